@@ -1,0 +1,256 @@
+//! Cgroup path shapes of container runtimes and of their host-side look-alikes.
+//!
+//! A path is read component by component, so that the shape of a component can
+//! depend on its parent (`/docker/<id>`, `kubepods-…-pod<uid>.slice/crio-<id>.scope`).
+//! The innermost container match wins (docker-in-docker, pods inside nodes), and the
+//! match above it is kept as the outer container.
+
+use super::Runtime;
+
+/// What one cgroup path says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    Container(ContainerMatch),
+    /// A host-side helper or unit that resembles a container cgroup.
+    HostUnit { rule: &'static str, component: String },
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerMatch {
+    pub runtime: Option<Runtime>,
+    pub id: String,
+    pub pod_uid: Option<String>,
+    /// A human name when the path carries one (LXC, nspawn machines, ECS task).
+    pub name: Option<String>,
+    pub rule: &'static str,
+    pub outer_id: Option<String>,
+}
+
+/// containerd namespaces that `ctr`, nerdctl, Kubernetes and BuildKit use by default;
+/// with cgroupfs, containerd puts a task at `/<namespace>/<id>`.
+const CONTAINERD_NAMESPACES: [&str; 4] = ["default", "k8s.io", "buildkit", "nerdctl"];
+
+pub fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn scope_id<'a>(c: &'a str, prefix: &str) -> Option<&'a str> {
+    c.strip_prefix(prefix)?.strip_suffix(".scope")
+}
+
+/// `kubepods-burstable-pod1234_5678.slice` -> `1234-5678`
+fn pod_uid_from_slice(c: &str) -> Option<String> {
+    let rest = c.strip_suffix(".slice")?;
+    let at = rest.rfind("-pod").map(|i| i + 4).or_else(|| rest.strip_prefix("pod").map(|_| 3))?;
+    let uid = &rest[at..];
+    (!uid.is_empty()).then(|| uid.replace('_', "-"))
+}
+
+/// systemd escapes '-' in unit names as `\x2d`.
+fn unescape_unit(s: &str) -> String {
+    s.replace("\\x2d", "-")
+}
+
+fn host_unit(c: &str, prev: Option<&str>) -> Option<&'static str> {
+    if c.starts_with("crio-conmon-") {
+        return Some("cri-o conmon scope");
+    }
+    if c.starts_with("libpod-conmon-") {
+        return Some("podman conmon scope");
+    }
+    if c.starts_with("lxc.monitor.") || prev == Some("lxc.monitor") {
+        return Some("lxc monitor");
+    }
+    if c.starts_with("machine-qemu") || c.ends_with(".libvirt-qemu") {
+        return Some("libvirt virtual machine (not a container)");
+    }
+    if c == "init.scope" {
+        return Some("systemd init.scope");
+    }
+    if c.starts_with("session-") && c.ends_with(".scope") {
+        return Some("user session scope");
+    }
+    if c.starts_with("user@") && c.ends_with(".service") {
+        return Some("user manager service");
+    }
+    if c == "supervisor" {
+        return Some("systemd-nspawn supervisor");
+    }
+    if c.ends_with(".service") {
+        return Some("systemd service unit");
+    }
+    None
+}
+
+fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Option<String>, Option<String>, &'static str)> {
+    let c = comps[i];
+    let prev = i.checked_sub(1).map(|p| comps[p]);
+    let in_kubepods = comps[..i].iter().any(|p| *p == "kubepods" || p.starts_with("kubepods"));
+
+    // Kubernetes, systemd driver: kubepods[-qos]-pod<uid>.slice/<runtime>-<id>.scope
+    if let Some(p) = prev.filter(|p| p.starts_with("kubepods") && p.contains("pod")) {
+        for (prefix, rt) in [
+            ("cri-containerd-", Some(Runtime::Containerd)),
+            ("crio-", Some(Runtime::CriO)),
+            ("docker-", Some(Runtime::Docker)),
+        ] {
+            if let Some(id) = scope_id(c, prefix).filter(|id| is_hex64(id)) {
+                return Some((rt, id.to_string(), pod_uid_from_slice(p), None, "kubernetes pod (systemd driver)"));
+            }
+        }
+    }
+    // Kubernetes, cgroupfs driver: /kubepods[/<qos>]/pod<uid>/<id> (crio prefixes it)
+    if in_kubepods && let Some(p) = prev.and_then(|p| p.strip_prefix("pod")) {
+        let (rt, id) = match c.strip_prefix("crio-") {
+            Some(id) => (Some(Runtime::CriO), id),
+            None => (None, c),
+        };
+        if is_hex64(id) {
+            return Some((rt, id.to_string(), Some(p.to_string()), None, "kubernetes pod (cgroupfs driver)"));
+        }
+    }
+    if is_hex64(c) {
+        match prev {
+            Some("docker") => return Some((Some(Runtime::Docker), c.into(), None, None, "docker (cgroupfs driver)")),
+            Some("actions_job") => {
+                return Some((Some(Runtime::Docker), c.into(), None, None, "GitHub Actions job container"));
+            }
+            Some("libpod_parent") => return Some((Some(Runtime::Podman), c.into(), None, None, "podman (cgroupfs)")),
+            _ => {}
+        }
+    }
+    for (prefix, rt, rule) in [
+        ("docker-", Runtime::Docker, "docker (systemd driver)"),
+        ("cri-containerd-", Runtime::Containerd, "containerd CRI (systemd driver)"),
+        ("crio-", Runtime::CriO, "cri-o (systemd driver)"),
+        ("libpod-", Runtime::Podman, "podman (systemd driver)"),
+        ("nerdctl-", Runtime::Containerd, "nerdctl (containerd)"),
+    ] {
+        if let Some(id) = scope_id(c, prefix).filter(|id| is_hex64(id)) {
+            return Some((Some(rt), id.to_string(), None, None, rule));
+        }
+    }
+    if let Some(id) = c.strip_prefix("libpod-payload-").filter(|id| is_hex64(id)) {
+        return Some((Some(Runtime::Podman), id.into(), None, None, "podman payload cgroup"));
+    }
+    if let Some(id) = c.strip_prefix("libpod-").filter(|id| is_hex64(id)) {
+        return Some((Some(Runtime::Podman), id.into(), None, None, "podman (cgroupfs)"));
+    }
+    if let Some(id) = scope_id(c, "runc-").filter(|id| !id.is_empty()) {
+        return Some((Some(Runtime::Runc), id.into(), None, None, "runc (systemd driver)"));
+    }
+    if let Some(id) = scope_id(c, "crun-").filter(|id| !id.is_empty()) {
+        return Some((Some(Runtime::Crun), id.into(), None, None, "crun (systemd driver)"));
+    }
+    // LXC and LXD
+    if let Some(name) = c.strip_prefix("lxc.payload.").filter(|n| !n.is_empty()) {
+        return Some((Some(Runtime::Lxc), name.into(), None, Some(name.into()), "lxc payload cgroup"));
+    }
+    if matches!(prev, Some("lxc.payload") | Some("lxc")) && c != "lxc.pivot" && !c.is_empty() {
+        return Some((Some(Runtime::Lxc), c.into(), None, Some(c.into()), "lxc container cgroup"));
+    }
+    // libvirt-lxc: machine-lxc\x2d<n>\x2d<name>.scope (systemd) or /machine/<name>.libvirt-lxc
+    if let Some(rest) = scope_id(c, "machine-lxc\\x2d") {
+        let name = match rest.split_once("\\x2d") {
+            Some((n, name)) if n.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => rest,
+        };
+        let name = unescape_unit(name);
+        return Some((Some(Runtime::LibvirtLxc), name.clone(), None, Some(name), "libvirt-lxc machine scope"));
+    }
+    if let Some(name) = c.strip_suffix(".libvirt-lxc").filter(|n| !n.is_empty()) {
+        return Some((Some(Runtime::LibvirtLxc), name.into(), None, Some(name.into()), "libvirt-lxc (cgroupfs)"));
+    }
+    // systemd-nspawn registered with machined
+    if let Some(name) = c.strip_prefix("systemd-nspawn@").and_then(|r| r.strip_suffix(".service")) {
+        let name = unescape_unit(name);
+        return Some((Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "systemd-nspawn service"));
+    }
+    if prev == Some("machine.slice")
+        && let Some(name) = scope_id(c, "machine-")
+    {
+        let name = unescape_unit(name);
+        return Some((Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "machined machine scope"));
+    }
+    // Amazon ECS: /ecs/<task>/<container>
+    if i == 2 && comps[0] == "ecs" && !c.is_empty() {
+        return Some((None, c.into(), None, Some(comps[1].into()), "amazon ECS task container"));
+    }
+    // containerd with cgroupfs: /<namespace>/<id>
+    if i == 1 && CONTAINERD_NAMESPACES.contains(&comps[0]) && !c.is_empty() {
+        return Some((Some(Runtime::Containerd), c.into(), None, None, "containerd namespace cgroup"));
+    }
+    None
+}
+
+/// Reads one cgroup path (already relative to the host's own cgroup in that hierarchy).
+pub fn match_path(path: &str) -> PathMatch {
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let mut found: Option<ContainerMatch> = None;
+    let mut host: Option<(&'static str, String)> = None;
+    for i in 0..comps.len() {
+        let prev = i.checked_sub(1).map(|p| comps[p]);
+        if let Some(rule) = host_unit(comps[i], prev) {
+            // Inside a container, its own units (systemd in a container) are still the container.
+            if found.is_none() && host.is_none() {
+                host = Some((rule, comps[i].to_string()));
+            }
+            continue;
+        }
+        if let Some((runtime, id, pod_uid, name, rule)) = container_at(&comps, i) {
+            let outer_id = found.as_ref().map(|f| f.id.clone());
+            // A kube pod slice yields the same container twice (pod<uid>/<id>): keep one.
+            if found.as_ref().is_some_and(|f| f.id == id) {
+                continue;
+            }
+            found = Some(ContainerMatch { runtime, id, pod_uid, name, rule, outer_id });
+            host = None;
+        }
+    }
+    match (found, host) {
+        (Some(m), _) => PathMatch::Container(m),
+        (None, Some((rule, component))) => PathMatch::HostUnit { rule, component },
+        (None, None) => PathMatch::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const A: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const B: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+    fn container(p: &str) -> ContainerMatch {
+        match match_path(p) {
+            PathMatch::Container(m) => m,
+            other => panic!("{p}: expected a container, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn docker_in_docker_innermost_wins() {
+        let m = container(&format!("/docker/{A}/docker/{B}"));
+        assert_eq!(m.id, B);
+        assert_eq!(m.outer_id.as_deref(), Some(A));
+    }
+
+    #[test]
+    fn kube_systemd_pod_uid_gets_dashes() {
+        let m = container(&format!(
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12ab_34cd.slice/cri-containerd-{A}.scope"
+        ));
+        assert_eq!(m.pod_uid.as_deref(), Some("12ab-34cd"));
+        assert_eq!(m.runtime, Some(Runtime::Containerd));
+    }
+
+    #[test]
+    fn conmon_is_host() {
+        assert!(matches!(match_path(&format!("/machine.slice/libpod-conmon-{A}.scope")), PathMatch::HostUnit { .. }));
+    }
+
+    #[test]
+    fn short_hex_is_not_docker() {
+        assert_eq!(match_path("/docker/abc"), PathMatch::None);
+    }
+}

@@ -1,0 +1,279 @@
+//! Owned domain records: what the store keeps and the query tool reads.
+//!
+//! These are decoupled from the kernel layout ([`crate::wire`]) so that the BPF side can
+//! change without touching stored data, and they are encoded with bincode 2 (serde),
+//! behind the store's format version ([`crate::store::FORMAT_VERSION`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify::Runtime;
+
+/// Clock ticks per second of `/proc/PID/stat` start times (USER_HZ on every Linux ABI).
+pub const USER_HZ: u64 = 100;
+const NS_PER_TICK: u64 = 1_000_000_000 / USER_HZ;
+
+/// A process, for good: PIDs are reused, (boot, tgid, start time) is not.
+///
+/// `start` is the start time in boot-clock nanoseconds rounded down to a clock tick,
+/// because that is all `/proc/PID/stat` gives for processes that predate the
+/// recorder, and the two sources must agree on the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProcKey {
+    /// Index into the store's boots table.
+    pub boot: u32,
+    pub tgid: u32,
+    pub start: u64,
+}
+
+impl ProcKey {
+    pub fn new(boot: u32, tgid: u32, start_boot_ns: u64) -> Self {
+        ProcKey { boot, tgid, start: start_boot_ns - start_boot_ns % NS_PER_TICK }
+    }
+
+    pub fn from_ticks(boot: u32, tgid: u32, ticks: u64) -> Self {
+        ProcKey { boot, tgid, start: ticks * NS_PER_TICK }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Caps {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub bounding: u64,
+    pub ambient: u64,
+}
+
+/// Namespace inode numbers (0: unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Namespaces {
+    pub pid: u32,
+    pub mnt: u32,
+    pub net: u32,
+    pub uts: u32,
+    pub ipc: u32,
+    pub user: u32,
+    pub cgroup: u32,
+}
+
+impl Namespaces {
+    /// From the kernel record's order: pid, mnt, net, uts, ipc, user, cgroup.
+    pub fn from_array(a: [u32; 7]) -> Self {
+        Namespaces { pid: a[0], mnt: a[1], net: a[2], uts: a[3], ipc: a[4], user: a[5], cgroup: a[6] }
+    }
+
+    pub fn to_array(self) -> [u32; 7] {
+        [self.pid, self.mnt, self.net, self.uts, self.ipc, self.user, self.cgroup]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Cgroups {
+    pub v2_path: String,
+    pub v2_id: u64,
+    /// Path in the v1 hierarchy chosen at start (`name=systemd`, `pids`, ...), if any.
+    pub v1_path: Option<String>,
+    pub v1_id: u64,
+    pub v1_hierarchy: Option<String>,
+    /// The kernel walked only part of a path (too deep or too long).
+    pub truncated: bool,
+}
+
+/// Where an exec snapshot came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// Read in the kernel at `sched_process_exec`.
+    Kernel,
+    /// Read from `/proc` at recorder start: the process predates the recorder.
+    Procfs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exec {
+    pub source: Source,
+    pub ns_pid: u32,
+    /// The thread that called exec, when it was not the leader.
+    pub old_tid: u32,
+    pub comm: String,
+    /// comm just before exec (`runc:[2:INIT]` names runc), when the kernel gave it.
+    pub comm_before: Option<String>,
+    pub exe: Vec<u8>,
+    /// Raw bytes: argv may be any bytes, and must come back exactly.
+    pub argv: Vec<Vec<u8>>,
+    pub argv_truncated: bool,
+    /// Length in bytes of the whole argument area, even when truncated.
+    pub argv_bytes: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub loginuid: u32,
+    pub caps: Caps,
+    pub ns: Namespaces,
+    pub cgroups: Cgroups,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fork {
+    pub ns_pid: u32,
+    pub comm: String,
+    pub ns: Namespaces,
+    pub cgroup_v2_id: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    /// The wait status as the kernel keeps it (`exit 7` is 1792, SIGKILL is 9).
+    pub status: u32,
+}
+
+impl Exit {
+    /// The exit code when the process exited normally.
+    pub fn code(&self) -> Option<u32> {
+        (self.status & 0x7f == 0).then_some((self.status >> 8) & 0xff)
+    }
+
+    /// The terminating signal when a signal killed the process.
+    pub fn signal(&self) -> Option<u32> {
+        let sig = self.status & 0x7f;
+        (sig != 0 && sig != 0x7f).then_some(sig)
+    }
+
+    pub fn core_dumped(&self) -> bool {
+        self.status & 0x80 != 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    Exec(Box<Exec>),
+    Fork(Fork),
+    Exit(Exit),
+}
+
+impl Body {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Body::Exec(_) => EventKind::Exec,
+            Body::Fork(_) => EventKind::Fork,
+            Body::Exit(_) => EventKind::Exit,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventKind {
+    Exec,
+    Fork,
+    Exit,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 3] = [EventKind::Exec, EventKind::Fork, EventKind::Exit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Exec => "exec",
+            EventKind::Fork => "fork",
+            EventKind::Exit => "exit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One stored event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Wall-clock nanoseconds since the Unix epoch (boot clock plus the offset measured at start).
+    pub time: u64,
+    pub boot_ns: u64,
+    pub proc: ProcKey,
+    pub tid: u32,
+    pub ppid: u32,
+    /// Start time of the parent (tick-rounded boot ns), so the parent's key is known.
+    pub parent_start: u64,
+    /// Index into the containers table; `None` for host processes.
+    pub container: Option<u32>,
+    pub body: Body,
+}
+
+impl Event {
+    pub fn parent_key(&self) -> ProcKey {
+        ProcKey { boot: self.proc.boot, tgid: self.ppid, start: self.parent_start }
+    }
+}
+
+/// A container as first and last seen, with the classifier's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    pub runtime: Option<Runtime>,
+    pub name: Option<String>,
+    pub pod_uid: Option<String>,
+    pub outer_id: Option<String>,
+    pub cgroup: Option<String>,
+    pub reason: String,
+    pub first_seen: u64,
+    pub last_seen: u64,
+    pub processes: u64,
+    pub events: u64,
+}
+
+/// A window in which events were lost, and how many of each kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    pub start: u64,
+    pub end: u64,
+    pub lost_exec: u64,
+    pub lost_fork: u64,
+    pub lost_exit: u64,
+    pub reason: GapReason,
+}
+
+impl Gap {
+    pub fn lost(&self) -> u64 {
+        self.lost_exec + self.lost_fork + self.lost_exit
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GapReason {
+    /// The kernel could not reserve ring-buffer space.
+    RingBufferFull,
+    /// Events reached userspace but could not be stored (disk full, I/O error).
+    StoreFailed(String),
+    /// The recorder was not running (crash or stop) between two runs on one boot.
+    RecorderDown,
+}
+
+/// The machine and run a store's events come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootInfo {
+    pub boot_id: String,
+    pub hostname: String,
+    pub kernel: String,
+    pub ctrail_version: String,
+    /// Wall-clock ns minus boot-clock ns, measured at recorder start.
+    pub wall_offset_ns: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_status_decoding() {
+        let seven = Exit { status: 7 << 8 };
+        assert_eq!((seven.code(), seven.signal()), (Some(7), None));
+        let killed = Exit { status: 9 };
+        assert_eq!((killed.code(), killed.signal()), (None, Some(9)));
+    }
+
+    #[test]
+    fn proc_key_from_kernel_and_procfs_agree() {
+        assert_eq!(ProcKey::new(0, 5, 123_456_789_012), ProcKey::from_ticks(0, 5, 12_345));
+    }
+}

@@ -1,0 +1,41 @@
+//! redb tables, key layouts and value encoding of a store file. Documented in
+//! ARCHITECTURE.md ("On-disk format"); change both together and bump
+//! [`super::FORMAT_VERSION`] when a reader of the old version would misread the new.
+
+use redb::TableDefinition;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::StoreError;
+
+/// `format` -> u32 LE format version; `magic` -> [`MAGIC`]; `created` -> u64 LE wall ns.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// boot index -> [`crate::record::BootInfo`]
+pub const BOOTS: TableDefinition<u32, &[u8]> = TableDefinition::new("boots");
+/// (wall ns, seq) -> [`crate::record::Event`]; seq is unique and grows with each event.
+pub const EVENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("events");
+/// (boot, tgid, start, wall ns, seq) -> (): the events of one process, in time order.
+pub const BY_PROC: TableDefinition<(u32, u32, u64, u64, u64), ()> = TableDefinition::new("by_proc");
+/// (container index, wall ns, seq) -> (): the events of one container, in time order.
+pub const BY_CONTAINER: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("by_container");
+/// container index -> [`crate::record::Container`]
+pub const CONTAINERS: TableDefinition<u32, &[u8]> = TableDefinition::new("containers");
+/// full container id -> container index
+pub const CONTAINER_IDS: TableDefinition<&str, u32> = TableDefinition::new("container_ids");
+/// (start wall ns, seq) -> [`crate::record::Gap`]
+pub const GAPS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("gaps");
+
+pub const MAGIC: &[u8] = b"ctrail-store";
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    bincode::serde::encode_to_vec(v, config()).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::serde::decode_from_slice(bytes, config())
+        .map(|(v, _)| v)
+        .map_err(|e| StoreError::Decode { what, detail: e.to_string() })
+}

@@ -1,0 +1,112 @@
+//! Command-line interface of `ctrail`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ctrail_common::store::DEFAULT_DATA_DIR;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ctrail",
+    version,
+    about = "Query ctrail's process history: which container, what ran, as whom, and what it did",
+    after_help = "Exit status: 0 when something matched, 1 when nothing did, 2 on an error."
+)]
+pub struct Cli {
+    /// Print the man page or a shell completion script, then exit.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub generate: Option<Generate>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Generate {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decide whether a process (or a cgroup file) is in a container, and which.
+    Classify(ClassifyArgs),
+    /// Recorded events in time order.
+    Events(EventsArgs),
+    /// Every container seen.
+    Containers(ContainersArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ClassifySource {
+    /// A live process: reads /proc/PID/cgroup and its namespace links.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Text in /proc/PID/cgroup format; `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub cgroup_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub source: ClassifySource,
+    /// Output format: one readable line (default) or one JSON object.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// The recorder's data directory.
+    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Output format; table on a terminal, JSON Lines otherwise.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Filters {
+    /// Only this container (a unique prefix of its ID or its name is enough).
+    #[arg(long, value_name = "ID")]
+    pub container: Option<String>,
+    /// Only host processes (no container).
+    #[arg(long, conflicts_with = "container")]
+    pub host: bool,
+    /// Only this PID (every process that had it).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Only these event types (exec, fork, exit, gap); repeatable or comma-separated.
+    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// From this time: RFC 3339, a local date-time, `15m`, `2h ago`, today, yesterday, now.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Up to this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub filters: Filters,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainersArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}

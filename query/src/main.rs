@@ -1,0 +1,75 @@
+//! `ctrail`: classify processes and query the recorder's store.
+//!
+//! main -> run() -> Result<ExitCode>: 0 when something matched, 1 when nothing did,
+//! 2 on an error (printed as one chain); a closed pipe ends quietly.
+
+mod classify_cmd;
+mod cli;
+mod containers_cmd;
+mod events_cmd;
+mod output;
+mod source;
+mod time;
+mod view;
+
+use std::{io, process::ExitCode};
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ctrail: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<csv::Error>()
+                .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(e) if e.kind() == io::ErrorKind::BrokenPipe))
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+    })
+}
+
+fn run() -> Result<ExitCode> {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let code = if e.use_stderr() { 2 } else { 0 };
+            e.print()?;
+            return Ok(ExitCode::from(code));
+        }
+    };
+    if let Some(what) = cli.generate {
+        generate(what)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match cli.command {
+        Some(cli::Command::Classify(a)) => classify_cmd::run(a),
+        Some(cli::Command::Events(a)) => events_cmd::run(a),
+        Some(cli::Command::Containers(a)) => containers_cmd::run(a),
+        None => {
+            cli::Cli::command().print_help()?;
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn generate(what: cli::Generate) -> Result<()> {
+    let mut cmd = cli::Cli::command();
+    let mut out = io::stdout().lock();
+    match what {
+        cli::Generate::Man => clap_mangen::Man::new(cmd).render(&mut out)?,
+        cli::Generate::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "ctrail", &mut out),
+        cli::Generate::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "ctrail", &mut out),
+        cli::Generate::Fish => clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "ctrail", &mut out),
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The JSON Lines wire format (docs/wire-format.md, version 1): one object per line.
+//! Adding a key is compatible; renaming, removing or retyping one bumps the version.
+
+use ctrail_common::record::Body;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    time::rfc3339,
+    view::{EventView, GapView, hex64},
+};
+
+
+pub fn event(v: &EventView<'_>) -> Value {
+    let e = v.event;
+    let mut o = Map::new();
+    o.insert("type".into(), json!(v.kind()));
+    o.insert("time".into(), json!(v.time()));
+    o.insert("pid".into(), json!(e.proc.tgid));
+    o.insert("tid".into(), json!(e.tid));
+    o.insert("ppid".into(), json!(e.ppid));
+    o.insert("process_start".into(), json!(e.proc.start));
+    o.insert("container_id".into(), json!(v.container_id()));
+    o.insert("runtime".into(), json!(v.runtime()));
+    match &e.body {
+        Body::Exec(x) => {
+            o.insert("source".into(), json!(v.source()));
+            o.insert("exe".into(), json!(v.exe()));
+            o.insert("argv".into(), json!(v.argv()));
+            if let Some(h) = v.argv_hex() {
+                o.insert("argv_hex".into(), json!(h));
+            }
+            o.insert("argv_truncated".into(), json!(x.argv_truncated));
+            o.insert("comm".into(), json!(x.comm));
+            o.insert("comm_before".into(), json!(x.comm_before));
+            o.insert("ns_pid".into(), json!(x.ns_pid));
+            o.insert("uid".into(), json!(x.uid));
+            o.insert("gid".into(), json!(x.gid));
+            o.insert("euid".into(), json!(x.euid));
+            o.insert("egid".into(), json!(x.egid));
+            o.insert("loginuid".into(), json!(x.loginuid));
+            o.insert("cap_effective".into(), json!(hex64(x.caps.effective)));
+            o.insert("cap_permitted".into(), json!(hex64(x.caps.permitted)));
+            o.insert("cap_inheritable".into(), json!(hex64(x.caps.inheritable)));
+            o.insert("cap_bounding".into(), json!(hex64(x.caps.bounding)));
+            o.insert("cap_ambient".into(), json!(hex64(x.caps.ambient)));
+            o.insert(
+                "namespaces".into(),
+                json!({"pid": x.ns.pid, "mnt": x.ns.mnt, "net": x.ns.net, "uts": x.ns.uts,
+                       "ipc": x.ns.ipc, "user": x.ns.user, "cgroup": x.ns.cgroup}),
+            );
+            o.insert("cgroup".into(), json!(x.cgroups.v2_path));
+            o.insert("cgroup_v1".into(), json!(x.cgroups.v1_path));
+        }
+        Body::Fork(f) => {
+            o.insert("comm".into(), json!(f.comm));
+            o.insert("ns_pid".into(), json!(f.ns_pid));
+        }
+        Body::Exit(x) => {
+            o.insert("exit_code".into(), json!(x.code()));
+            o.insert("signal".into(), json!(x.signal()));
+            o.insert("core_dumped".into(), json!(x.core_dumped()));
+        }
+    }
+    Value::Object(o)
+}
+
+pub fn gap(g: &GapView<'_>) -> Value {
+    json!({
+        "type": "gap",
+        "time": rfc3339(g.0.start),
+        "start": rfc3339(g.0.start),
+        "end": rfc3339(g.0.end),
+        "lost": g.0.lost(),
+        "lost_exec": g.0.lost_exec,
+        "lost_fork": g.0.lost_fork,
+        "lost_exit": g.0.lost_exit,
+        "reason": g.reason(),
+    })
+}

@@ -1,0 +1,92 @@
+//! Time arguments: RFC 3339, local date-times, `15m` / `2h ago`, `today`, `yesterday`, `now`.
+
+use anyhow::{Context, Result, anyhow, bail};
+use jiff::{Timestamp, Zoned, civil, tz::TimeZone};
+
+/// Wall-clock nanoseconds since the Unix epoch, the store's unit.
+pub type Nanos = u64;
+
+fn to_nanos(ts: Timestamp) -> Result<Nanos> {
+    u64::try_from(ts.as_nanosecond()).map_err(|_| anyhow!("{ts} is before 1970"))
+}
+
+/// Parses a time argument relative to `now`.
+pub fn parse_at(s: &str, now: &Zoned) -> Result<Nanos> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    match lower.as_str() {
+        "now" => return to_nanos(now.timestamp()),
+        "today" => return to_nanos(now.start_of_day()?.timestamp()),
+        "yesterday" => return to_nanos(now.start_of_day()?.yesterday()?.timestamp()),
+        _ => {}
+    }
+    if let Ok(ts) = t.parse::<Timestamp>() {
+        return to_nanos(ts);
+    }
+    if let Ok(dt) = t.parse::<civil::DateTime>() {
+        let z = dt.to_zoned(now.time_zone().clone()).with_context(|| format!("{t:?} in the local time zone"))?;
+        return to_nanos(z.timestamp());
+    }
+    if let Ok(d) = t.parse::<civil::Date>() {
+        let z = d.to_zoned(now.time_zone().clone())?;
+        return to_nanos(z.timestamp());
+    }
+    let span_text = lower.strip_suffix("ago").map(str::trim_end).unwrap_or(&lower);
+    if let Ok(span) = span_text.parse::<jiff::Span>() {
+        let then = now.checked_sub(span.abs()).with_context(|| format!("{t:?} reaches too far back"))?;
+        return to_nanos(then.timestamp());
+    }
+    bail!(
+        "cannot read {t:?} as a time: use RFC 3339 (2026-11-29T14:00:00Z), a local date-time \
+         (2026-11-29 14:00), a duration ago (15m, 2h ago), today, yesterday or now"
+    )
+}
+
+/// The `[since, until)` window of a query; `until` before `since` is an error.
+pub fn window(since: Option<&str>, until: Option<&str>) -> Result<(Nanos, Nanos)> {
+    let now = Zoned::now().with_time_zone(TimeZone::system());
+    let lo = since.map(|s| parse_at(s, &now).context("--since")).transpose()?.unwrap_or(0);
+    let hi = until.map(|s| parse_at(s, &now).context("--until")).transpose()?.map(|h| h.saturating_add(1)).unwrap_or(u64::MAX);
+    if hi <= lo {
+        bail!("--until is before --since: nothing can match an empty time window");
+    }
+    Ok((lo, hi))
+}
+
+/// RFC 3339 in UTC with nanoseconds: the wire format's only time shape.
+pub fn rfc3339(ns: Nanos) -> String {
+    let secs = (ns / 1_000_000_000) as i64;
+    let frac = ns % 1_000_000_000;
+    match Timestamp::from_second(secs) {
+        Ok(ts) => format!("{}.{frac:09}Z", ts.strftime("%Y-%m-%dT%H:%M:%S")),
+        Err(_) => format!("@{ns}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Zoned {
+        "2026-11-29T15:30:00+00:00[UTC]".parse().unwrap()
+    }
+
+    #[test]
+    fn forms() {
+        let n = now();
+        let at = |s| parse_at(s, &n).unwrap();
+        assert_eq!(at("2026-11-29T14:00:00Z"), 1_795_960_800_000_000_000);
+        assert_eq!(at("2026-11-29 14:00"), at("2026-11-29T14:00:00Z"));
+        assert_eq!(at("90m"), at("2026-11-29T14:00:00Z"));
+        assert_eq!(at("90m ago"), at("90m"));
+        assert_eq!(at("today"), at("2026-11-29T00:00:00Z"));
+        assert_eq!(at("yesterday"), at("2026-11-28T00:00:00Z"));
+        assert_eq!(at("now"), at("2026-11-29T15:30:00Z"));
+        assert!(parse_at("half past nine", &n).is_err());
+    }
+
+    #[test]
+    fn formats_with_nanoseconds() {
+        assert_eq!(rfc3339(1_795_960_800_000_000_042), "2026-11-29T14:00:00.000000042Z");
+    }
+}

@@ -1,0 +1,45 @@
+//! The compiled kernel object, embedded so that `ctrail-recorder` is one file.
+//!
+//! The bytes come from `build.rs` (clang, CO-RE). aya parses ELF in place and needs
+//! the buffer aligned like the ELF header wants it, which `include_bytes!` does not
+//! promise; the wrapper below forces it.
+
+#[repr(C, align(32))]
+struct Aligned<T: ?Sized>(T);
+
+static OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/recorder.bpf.o")));
+
+/// The BPF ELF object holding every program and map of the recorder.
+pub fn object() -> &'static [u8] {
+    &OBJECT.0
+}
+
+/// Names of the programs in [`object`], so that the loader and the object cannot drift.
+pub mod programs {
+    pub const EXEC_BTF: &str = "ct_exec_btf";
+    pub const EXEC_RAW: &str = "ct_exec_raw";
+    pub const FORK_BTF: &str = "ct_fork_btf";
+    pub const FORK_RAW: &str = "ct_fork_raw";
+    pub const EXIT_BTF: &str = "ct_exit_btf";
+    pub const EXIT_RAW: &str = "ct_exit_raw";
+    pub const PREPARE_EXEC_BTF: &str = "ct_prepare_exec_btf";
+    pub const PREPARE_EXEC_RAW: &str = "ct_prepare_exec_raw";
+    pub const ENTER_EXECVE: &str = "ct_enter_execve";
+    pub const ENTER_EXECVEAT: &str = "ct_enter_execveat";
+}
+
+/// Names of the maps in [`object`].
+pub mod maps {
+    pub const EVENTS: &str = "CT_EVENTS";
+    pub const SCRATCH: &str = "CT_SCRATCH";
+    pub const VERDICTS: &str = "CT_VERDICTS";
+    pub const COUNTERS: &str = "CT_COUNTERS";
+}
+
+/// Names of the load-time constants in [`object`].
+pub mod globals {
+    pub const SELF_TGID: &str = "cfg_self_tgid";
+    pub const CG1_HIER: &str = "cfg_cg1_hier";
+    pub const ARGV_MAX: &str = "cfg_argv_max";
+    pub const SCOPE: &str = "cfg_scope";
+}

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctrail's kernel side: an exec snapshot, fork and exit for every process.
+ *
+ * Everything the container verdict needs is read here, at the event, because a
+ * process that lives a millisecond is gone before userspace could read /proc.
+ * Userspace decides (classifier) and writes the verdict back per cgroup into
+ * CT_VERDICTS; the kernel only filters by it (`--scope`).
+ *
+ * Each hook exists twice: as tp_btf (preferred, direct BTF pointer access)
+ * and as raw_tp (fallback where tp_btf cannot load). The bodies use CO-RE
+ * reads only, so one body serves both.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader (EbpfLoader::override_global); .rodata, so the verifier prunes on them. */
+volatile const __u32 cfg_self_tgid = 0;   /* the recorder itself is never reported */
+volatile const __u32 cfg_cg1_hier = 0;    /* v1 hierarchy id whose path is recorded; 0 = none */
+volatile const __u32 cfg_argv_max = CT_ARGV_DEFAULT;
+volatile const __u32 cfg_scope = CT_SCOPE_ALL;
+
+/* Scratch space for building a variable-size exec record; one slot per CPU
+ * (an ARRAY indexed by CPU, because per-CPU values are capped at 32 KiB). */
+#define SCRATCH_SZ (65536 + 512)
+#define OFF_MASK 0xFFFF
+struct scratch {
+	char buf[SCRATCH_SZ];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024); /* resized by the loader */
+} CT_EVENTS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set to the number of possible CPUs by the loader */
+	__type(key, __u32);
+	__type(value, struct scratch);
+} CT_SCRATCH SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ct_cg_key);
+	__type(value, __u32);
+} CT_VERDICTS SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CT_C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} CT_COUNTERS SEC(".maps");
+
+/* comm of a thread just before its exec, keyed by tid; consumed at sched_process_exec. */
+struct comm_val {
+	char comm[CT_COMM_LEN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct comm_val);
+} CT_OLD_COMM SEC(".maps");
+
+/* kernfs_node::parent became __parent in 6.15. */
+struct kernfs_node___old {
+	struct kernfs_node___old *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline void bump(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&CT_COUNTERS, &idx);
+	if (v)
+		(*v)++;
+}
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return (struct kernfs_node *)BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* The cgroup of task in v1 hierarchy `hier`, found through css_set->cgrp_links
+ * (works for named hierarchies such as name=systemd, which have no subsys id). */
+static __always_inline struct cgroup *cgroup_in_hier(struct css_set *cset, __u32 hier)
+{
+	struct list_head *head = &cset->cgrp_links;
+	struct list_head *pos = BPF_CORE_READ(cset, cgrp_links.next);
+	/* cset->cgrp_links chains cgrp_cset_link.cgrp_link (not cset_link). */
+	__u64 off = bpf_core_field_offset(struct cgrp_cset_link, cgrp_link);
+
+	for (int i = 0; i < 16; i++) {
+		if (!pos || pos == head)
+			break;
+		struct cgrp_cset_link *link = (void *)pos - off;
+		struct cgroup *cg = BPF_CORE_READ(link, cgrp);
+		if ((__u32)BPF_CORE_READ(cg, root, hierarchy_id) == hier)
+			return cg;
+		pos = BPF_CORE_READ(pos, next);
+	}
+	return 0;
+}
+
+/* Write "/a/b/c" for kernfs node kn at buf[base...]; returns the length written
+ * (no NUL). A path deeper than CT_CG_DEPTH keeps its leaf-most levels (they name
+ * the container); one longer than CT_CGPATH_MAX loses its leaf side. Both flagged. */
+static __always_inline __u32 kn_path(char *buf, __u32 base, struct kernfs_node *kn, __u32 *flags,
+				     __u32 trunc_flag)
+{
+	const char *names[CT_CG_DEPTH];
+	int n = 0;
+
+	for (int i = 0; i < CT_CG_DEPTH; i++) {
+		if (!kn)
+			break;
+		struct kernfs_node *p = kn_parent(kn);
+		if (!p) { /* the hierarchy root: its name is not part of the path */
+			kn = 0;
+			break;
+		}
+		names[i] = BPF_CORE_READ(kn, name);
+		n = i + 1;
+		kn = p;
+	}
+	if (kn)
+		*flags |= trunc_flag;
+
+	__u32 len = 0;
+	for (int i = CT_CG_DEPTH - 1; i >= 0; i--) {
+		if (i >= n)
+			continue;
+		if (len + CT_CG_NAME_MAX + 1 > CT_CGPATH_MAX) {
+			*flags |= trunc_flag;
+			break;
+		}
+		__u32 at = (base + len) & OFF_MASK;
+		buf[at] = '/';
+		at = (at + 1) & OFF_MASK;
+		long r = bpf_probe_read_kernel_str(buf + at, CT_CG_NAME_MAX, names[i]);
+		if (r <= 0)
+			break;
+		len += r; /* r counts the NUL, which the next '/' overwrites */
+	}
+	if (len == 0) {
+		buf[base & OFF_MASK] = '/';
+		return 1;
+	}
+	return len;
+}
+
+static __always_inline __u32 verdict_for(struct css_set *cset, __u64 *cg2, __u64 *cg1,
+					 struct kernfs_node **cg1kn)
+{
+	*cg2 = BPF_CORE_READ(cset, dfl_cgrp, kn, id);
+	*cg1 = 0;
+	*cg1kn = 0;
+	if (cfg_cg1_hier) {
+		struct cgroup *c = cgroup_in_hier(cset, cfg_cg1_hier);
+		if (c) {
+			*cg1kn = BPF_CORE_READ(c, kn);
+			*cg1 = BPF_CORE_READ(*cg1kn, id);
+		}
+	}
+	struct ct_cg_key k = { .cg2_id = *cg2, .cg1_id = *cg1 };
+	__u32 *v = bpf_map_lookup_elem(&CT_VERDICTS, &k);
+	return v ? *v : CT_V_UNKNOWN;
+}
+
+/* The --scope filter; an unknown verdict always passes (userspace must see it to decide). */
+static __always_inline bool filtered(__u32 verdict)
+{
+	if (cfg_scope == CT_SCOPE_CONTAINERS && verdict == CT_V_HOST)
+		return true;
+	if (cfg_scope == CT_SCOPE_HOST && verdict == CT_V_CONTAINER)
+		return true;
+	return false;
+}
+
+static __always_inline void fill_hdr(struct ct_hdr *h, struct task_struct *t, __u32 kind, __u64 cg2,
+				     __u64 cg1, __u32 verdict)
+{
+	struct task_struct *parent = BPF_CORE_READ(t, real_parent);
+	h->kind = kind;
+	h->ts_boot_ns = bpf_ktime_get_boot_ns();
+	h->start_boot_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	h->parent_start_boot_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	h->cgroup_id = cg2;
+	h->cg1_id = cg1;
+	h->tgid = BPF_CORE_READ(t, tgid);
+	h->tid = BPF_CORE_READ(t, pid);
+	h->ppid = BPF_CORE_READ(parent, tgid);
+	h->verdict = verdict;
+}
+
+static __always_inline __u32 pid_in_own_ns(struct task_struct *t, __u32 *pidns)
+{
+	struct pid *tp = BPF_CORE_READ(t, thread_pid);
+	__u32 level = BPF_CORE_READ(tp, level);
+	struct upid up = {};
+	bpf_core_read(&up, sizeof(up), &tp->numbers[level & 31]);
+	*pidns = BPF_CORE_READ(up.ns, ns.inum);
+	return up.nr;
+}
+
+static __always_inline void read_ns(struct task_struct *t, __u32 *ns, __u32 *ns_pid)
+{
+	struct nsproxy *nsp = BPF_CORE_READ(t, nsproxy);
+	*ns_pid = pid_in_own_ns(t, &ns[CT_NS_PID]);
+	ns[CT_NS_MNT] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	ns[CT_NS_NET] = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	ns[CT_NS_UTS] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	ns[CT_NS_IPC] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	ns[CT_NS_USER] = BPF_CORE_READ(t, real_cred, user_ns, ns.inum);
+	ns[CT_NS_CGROUP] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+}
+
+static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(t, tgid);
+	if (tgid == cfg_self_tgid)
+		return 0;
+	__u32 old_tid = old_pid;
+	struct comm_val *old = bpf_map_lookup_elem(&CT_OLD_COMM, &old_tid);
+
+	struct css_set *cset = BPF_CORE_READ(t, cgroups);
+	__u64 cg2, cg1;
+	struct kernfs_node *cg1kn;
+	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
+	if (filtered(verdict)) {
+		bump(CT_C_FILTERED);
+		if (old)
+			bpf_map_delete_elem(&CT_OLD_COMM, &old_tid);
+		return 0;
+	}
+
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&CT_SCRATCH, &cpu);
+	if (!s)
+		return 0;
+	char *buf = s->buf;
+	struct ct_exec *e = (struct ct_exec *)buf;
+
+	fill_hdr(&e->h, t, CT_EXEC, cg2, cg1, verdict);
+	e->old_tid = old_tid;
+	e->flags = 0;
+	if (old) {
+		__builtin_memcpy(e->comm_old, old->comm, CT_COMM_LEN);
+		e->flags |= CT_F_OLD_COMM;
+		bpf_map_delete_elem(&CT_OLD_COMM, &old_tid);
+	} else {
+		__builtin_memset(e->comm_old, 0, CT_COMM_LEN);
+	}
+	BPF_CORE_READ_STR_INTO(&e->comm, t, comm);
+
+	const struct cred *cr = BPF_CORE_READ(t, real_cred);
+	e->uid = BPF_CORE_READ(cr, uid.val);
+	e->gid = BPF_CORE_READ(cr, gid.val);
+	e->euid = BPF_CORE_READ(cr, euid.val);
+	e->egid = BPF_CORE_READ(cr, egid.val);
+	e->loginuid = (__u32)-1;
+	if (bpf_core_field_exists(t->loginuid))
+		e->loginuid = BPF_CORE_READ(t, loginuid.val);
+	/* kernel_cap_t is { u64 val } since 6.3 and { u32 cap[2] } before: the same 8 bytes. */
+	bpf_core_read(&e->caps[0], sizeof(__u64), &cr->cap_effective);
+	bpf_core_read(&e->caps[1], sizeof(__u64), &cr->cap_permitted);
+	bpf_core_read(&e->caps[2], sizeof(__u64), &cr->cap_inheritable);
+	bpf_core_read(&e->caps[3], sizeof(__u64), &cr->cap_bset);
+	bpf_core_read(&e->caps[4], sizeof(__u64), &cr->cap_ambient);
+	read_ns(t, e->ns, &e->ns_pid);
+
+	/* Tail: exe | argv | cg2 path | cg1 path, each at a masked offset so the
+	 * verifier can bound every write inside SCRATCH_SZ. */
+	__u32 off = CT_EXEC_SIZE;
+	long r = bpf_probe_read_kernel_str(buf + off, CT_EXE_MAX, BPF_CORE_READ(bprm, filename));
+	__u32 exe_len = r > 0 ? r - 1 : 0;
+	if (exe_len >= CT_EXE_MAX - 1)
+		e->flags |= CT_F_EXE_TRUNC;
+	e->exe_len = exe_len;
+	off = (off + exe_len) & OFF_MASK;
+
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	unsigned long as = BPF_CORE_READ(mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(mm, arg_end);
+	__u64 full = ae > as ? ae - as : 0;
+	__u64 len = full;
+	__u32 cap = cfg_argv_max;
+	if (cap > CT_ARGV_MAX)
+		cap = CT_ARGV_MAX;
+	if (len > cap) {
+		len = cap;
+		e->flags |= CT_F_ARGV_TRUNC;
+	}
+	e->argv_full_len = full > 0xFFFFFFFFull ? 0xFFFFFFFF : (__u32)full;
+	e->argv_len = 0;
+	barrier_var(len);
+	if (len > 0 && len <= CT_ARGV_MAX) {
+		if (bpf_probe_read_user(buf + off, len, (void *)as) == 0)
+			e->argv_len = len;
+	}
+	off = (off + e->argv_len) & OFF_MASK;
+
+	e->cg2_len = kn_path(buf, off, BPF_CORE_READ(cset, dfl_cgrp, kn), &e->flags, CT_F_CG2_TRUNC);
+	off = (off + e->cg2_len) & OFF_MASK;
+	e->cg1_len = 0;
+	if (cfg_cg1_hier) {
+		if (cg1kn)
+			e->cg1_len = kn_path(buf, off, cg1kn, &e->flags, CT_F_CG1_TRUNC);
+		else
+			e->flags |= CT_F_CG1_MISSING;
+	}
+	off = (off + e->cg1_len) & OFF_MASK;
+	e->h.size = off;
+
+	if (bpf_ringbuf_output(&CT_EVENTS, buf, off & OFF_MASK, 0)) {
+		bump(CT_C_LOST_EXEC);
+		return 0;
+	}
+	bump(CT_C_EXEC);
+	return 0;
+}
+
+static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
+{
+	/* sched_process_fork fires for threads too; only new processes are recorded. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid)) {
+		bump(CT_C_THREADS);
+		return 0;
+	}
+	if (BPF_CORE_READ(parent, tgid) == cfg_self_tgid)
+		return 0;
+	struct css_set *cset = BPF_CORE_READ(child, cgroups);
+	__u64 cg2, cg1;
+	struct kernfs_node *cg1kn;
+	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
+	if (filtered(verdict)) {
+		bump(CT_C_FILTERED);
+		return 0;
+	}
+	struct ct_fork *e = bpf_ringbuf_reserve(&CT_EVENTS, sizeof(*e), 0);
+	if (!e) {
+		bump(CT_C_LOST_FORK);
+		return 0;
+	}
+	fill_hdr(&e->h, child, CT_FORK, cg2, cg1, verdict);
+	e->h.size = sizeof(*e);
+	read_ns(child, e->ns, &e->ns_pid);
+	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
+	bpf_ringbuf_submit(e, 0);
+	bump(CT_C_FORK);
+	return 0;
+}
+
+static __always_inline int on_exit(struct task_struct *t)
+{
+	/* A process ends when its last thread does: signal->live has dropped to 0
+	 * by the time this tracepoint fires (the leader may exit before its threads). */
+	if (BPF_CORE_READ(t, signal, live.counter) != 0)
+		return 0;
+	if (BPF_CORE_READ(t, tgid) == cfg_self_tgid)
+		return 0;
+	struct css_set *cset = BPF_CORE_READ(t, cgroups);
+	__u64 cg2, cg1;
+	struct kernfs_node *cg1kn;
+	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
+	if (filtered(verdict)) {
+		bump(CT_C_FILTERED);
+		return 0;
+	}
+	struct ct_exit *e = bpf_ringbuf_reserve(&CT_EVENTS, sizeof(*e), 0);
+	if (!e) {
+		bump(CT_C_LOST_EXIT);
+		return 0;
+	}
+	fill_hdr(&e->h, t, CT_EXIT, cg2, cg1, verdict);
+	e->h.size = sizeof(*e);
+	e->exit_code = BPF_CORE_READ(t, exit_code);
+	e->_pad = 0;
+	BPF_CORE_READ_STR_INTO(&e->comm, t, comm);
+	bpf_ringbuf_submit(e, 0);
+	bump(CT_C_EXIT);
+	return 0;
+}
+
+static __always_inline int remember_comm(void)
+{
+	struct comm_val v = {};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_get_current_comm(&v.comm, sizeof(v.comm));
+	bpf_map_update_elem(&CT_OLD_COMM, &tid, &v, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(ct_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(p, old_pid, bprm);
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(ct_exec_raw, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(p, old_pid, bprm);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(ct_fork_btf, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(ct_fork_raw, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(ct_exit_btf, struct task_struct *p)
+{
+	return on_exit(p);
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(ct_exit_raw, struct task_struct *p)
+{
+	return on_exit(p);
+}
+
+/* Comm before exec. sched_prepare_exec (6.10+) fires before exec renames the
+ * task; older kernels fall back to the execve/execveat syscall tracepoints. */
+SEC("tp_btf/sched_prepare_exec")
+int BPF_PROG(ct_prepare_exec_btf, struct task_struct *p, struct linux_binprm *bprm)
+{
+	return remember_comm();
+}
+
+SEC("raw_tp/sched_prepare_exec")
+int BPF_PROG(ct_prepare_exec_raw, struct task_struct *p, struct linux_binprm *bprm)
+{
+	return remember_comm();
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int ct_enter_execve(void *ctx)
+{
+	return remember_comm();
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int ct_enter_execveat(void *ctx)
+{
+	return remember_comm();
+}

@@ -1,0 +1,138 @@
+//! Who is who: process table, per-cgroup verdict cache, and container registry.
+//!
+//! Every exec is classified from its own kernel snapshot; forks inherit their
+//! parent's container unless the cgroup they were born in is known to be one;
+//! exits keep the container their process had. Verdicts are written back to the
+//! kernel per cgroup pair so that `--scope` filters there.
+
+use std::collections::HashMap;
+
+use ctrail_common::{
+    classify::{self, CgroupLine, CgroupSet, Evidence, NsEvidence, Verdict},
+    record::{Container, Exec, ProcKey},
+    wire::CgKey,
+};
+
+use crate::host::Host;
+
+#[derive(Debug, Clone)]
+struct Proc {
+    key: ProcKey,
+    comm: String,
+    container: Option<u32>,
+}
+
+/// A container seen in this run: its registry index and what the classifier said.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub verdict: Verdict,
+    pub index: Option<u32>,
+}
+
+pub struct Attribution {
+    host: Host,
+    boot: u32,
+    procs: HashMap<u32, Proc>,
+    by_cgroup: HashMap<CgKey, Seen>,
+}
+
+/// A verdict to write into the kernel's map.
+pub struct Writeback {
+    pub key: CgKey,
+    pub container: bool,
+}
+
+impl Attribution {
+    pub fn new(host: Host, boot: u32) -> Self {
+        Attribution { host, boot, procs: HashMap::new(), by_cgroup: HashMap::new() }
+    }
+
+    pub fn boot(&self) -> u32 {
+        self.boot
+    }
+
+    /// The cgroup set of an exec as `/proc/PID/cgroup` would list it.
+    fn cgroup_set(&self, exec: &Exec) -> CgroupSet {
+        let mut lines = vec![CgroupLine { hierarchy_id: 0, controllers: vec![], path: exec.cgroups.v2_path.clone() }];
+        if let (Some(v1), Some(path)) = (&self.host.v1, &exec.cgroups.v1_path) {
+            lines.push(CgroupLine { path: path.clone(), ..v1.line.clone() });
+        }
+        CgroupSet { lines }
+    }
+
+    /// Classifies an exec snapshot. `register` turns a container verdict into a registry index.
+    pub fn on_exec(
+        &mut self,
+        key: ProcKey,
+        ppid: u32,
+        exec: &Exec,
+        now: u64,
+        register: &mut impl FnMut(Container) -> u32,
+    ) -> (Option<u32>, Option<Writeback>) {
+        let cgroups = self.cgroup_set(exec);
+        let parent_comm = self.procs.get(&ppid).map(|p| p.comm.clone());
+        let verdict = classify::classify(&Evidence {
+            cgroups: Some(&cgroups),
+            host_cgroups: self.host.cgroups.as_ref(),
+            ns: NsEvidence::compare(&exec.ns.to_array(), &self.host.ns),
+            comm_before_exec: exec.comm_before.as_deref(),
+            parent_comm: parent_comm.as_deref(),
+        });
+        let index = verdict.container_id.clone().filter(|_| verdict.container).map(|id| {
+            register(Container {
+                id,
+                runtime: verdict.runtime,
+                name: verdict.name.clone(),
+                pod_uid: verdict.pod_uid.clone(),
+                outer_id: verdict.outer_id.clone(),
+                cgroup: verdict.cgroup.clone(),
+                reason: verdict.reason.clone(),
+                first_seen: now,
+                last_seen: now,
+                processes: 0,
+                events: 0,
+            })
+        });
+        self.procs.insert(key.tgid, Proc { key, comm: exec.comm.clone(), container: index });
+
+        let cg = CgKey { cg2_id: exec.cgroups.v2_id, cg1_id: exec.cgroups.v1_id };
+        let previous = self.by_cgroup.get(&cg).map(|s| s.verdict.container);
+        // The first verdict for a cgroup goes to the kernel; a later one only when it
+        // turns a host cgroup into a container (a runtime reusing a cgroup).
+        let writeback = match previous {
+            None => Some(verdict.container),
+            Some(false) if verdict.container => Some(true),
+            _ => None,
+        }
+        .map(|container| Writeback { key: cg, container });
+        if writeback.is_some() {
+            self.by_cgroup.insert(cg, Seen { verdict, index });
+        }
+        (index, writeback)
+    }
+
+    /// A new process: its parent's container, or the container its cgroup is known to be.
+    pub fn on_fork(&mut self, key: ProcKey, ppid: u32, comm: &str, cg: CgKey) -> Option<u32> {
+        let by_cgroup = self.by_cgroup.get(&cg).filter(|s| s.verdict.container).and_then(|s| s.index);
+        let container = by_cgroup.or_else(|| self.procs.get(&ppid).and_then(|p| p.container));
+        self.procs.insert(key.tgid, Proc { key, comm: comm.to_string(), container });
+        container
+    }
+
+    /// A process ended: the container it had, and it leaves the table.
+    pub fn on_exit(&mut self, key: ProcKey, cg: CgKey) -> Option<u32> {
+        match self.procs.remove(&key.tgid) {
+            Some(p) if p.key == key => p.container,
+            Some(other) => {
+                // A stale entry for a reused pid: keep the newer one.
+                self.procs.insert(key.tgid, other);
+                self.by_cgroup.get(&cg).and_then(|s| s.index)
+            }
+            None => self.by_cgroup.get(&cg).and_then(|s| s.index),
+        }
+    }
+
+    pub fn live(&self) -> usize {
+        self.procs.len()
+    }
+}

@@ -1,0 +1,42 @@
+//! `ctrail-recorder`: loads the kernel programs and records every process into the store.
+
+mod attribution;
+mod check;
+mod cli;
+mod decode;
+mod host;
+mod loader;
+mod preflight;
+mod run;
+mod snapshot;
+mod worker;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ctrail-recorder: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: cli::Cli) -> Result<ExitCode> {
+    match cli.command {
+        cli::Command::Check => check::check(),
+        cli::Command::Run(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(run::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `ctrail-recorder run`: the recording loop and its orderly shutdown.
+
+use std::{
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, anyhow};
+use ctrail_common::{VERSION, store::StoreWriter};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    signal::unix::{SignalKind, signal},
+};
+
+use crate::{
+    attribution::Attribution,
+    cli::RunArgs,
+    host, loader, preflight, snapshot,
+    worker::{Msg, Settings, Totals, Worker},
+};
+
+/// Records until SIGINT/SIGTERM. Returns the totals of the run.
+pub async fn run(args: RunArgs) -> Result<Totals> {
+    preflight::check()?;
+    preflight::raise_memlock();
+    let host = host::discover(VERSION)?;
+    // Open the store before loading anything: a bad data dir must fail before probes go in.
+    let mut store = StoreWriter::open(&args.data_dir)
+        .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let boot = store.add_boot(&host.boot)?;
+
+    let t0 = Instant::now();
+    let self_tgid = std::process::id();
+    let probes = loader::load(&loader::Options {
+        self_tgid,
+        cg1_hierarchy: host.v1.as_ref().map(|v| v.hierarchy_id).unwrap_or(0),
+        argv_max: args.argv_max,
+        scope: args.scope.wire(),
+        ring_bytes: args.ring_kib * 1024,
+    })?;
+    let attached_boot_ns = host::boot_ns_now();
+    let loader::Probes { bpf, ring, verdicts, counters, hooks } = probes;
+
+    let running = snapshot::take(&host, attached_boot_ns, self_tgid);
+    let settings = Settings {
+        batch_events: args.batch_events.max(1),
+        batch_age: Duration::from_millis(args.batch_ms.max(1)),
+        scope: args.scope.wire(),
+        wall_offset_ns: host.boot.wall_offset_ns,
+        v1_hierarchy: host.v1.as_ref().map(|v| v.line.hierarchy_name()),
+        attached_boot_ns,
+    };
+    let v1_desc = host.v1.as_ref().map(|v| v.line.hierarchy_name()).unwrap_or_else(|| "none (pure cgroup v2)".into());
+    let worker = Worker::new(store, Attribution::new(host, boot), verdicts, counters, settings);
+    // Bounded: if the store falls behind, the reader blocks, the kernel ring fills, and
+    // the kernel counts what it drops (a stored gap) instead of memory growing unbounded.
+    let (tx, rx) = mpsc::sync_channel::<Msg>(1 << 16);
+    let handle = std::thread::Builder::new().name("ctrail-ingest".into()).spawn(move || worker.run(rx))?;
+    let snapshot_len = running.len();
+    tx.send(Msg::Snapshot(running)).map_err(|_| anyhow!("ingest thread ended early"))?;
+
+    tracing::info!(
+        "recording to {} (scope {:?}, v1 hierarchy {v1_desc}, {snapshot_len} running processes, ready in {:?}); hooks: {}",
+        args.data_dir.display(),
+        args.scope,
+        t0.elapsed(),
+        hooks.summary()
+    );
+
+    // SAFETY: the RingBuf owns its map fd (an OwnedFd in MapData) and outlives the AsyncFd,
+    // which we drop before it; nothing else closes that fd.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .context("registering the ring buffer with tokio")?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let send = |tx: &mpsc::SyncSender<Msg>, bytes: Vec<u8>| tx.send(Msg::Record(bytes)).is_ok();
+    loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard?;
+                let rb = guard.get_inner_mut();
+                while let Some(item) = rb.next() {
+                    if !send(&tx, item.to_vec()) {
+                        return Err(anyhow!("ingest thread ended early"));
+                    }
+                }
+                guard.clear_ready();
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    // Stop the probes first, then drain what they already wrote, then commit.
+    drop(bpf);
+    let rb = ring.get_mut();
+    while let Some(item) = rb.next() {
+        let _ = send(&tx, item.to_vec());
+    }
+    let _ = tx.send(Msg::Stop);
+    drop(tx);
+    let totals = handle.join().map_err(|_| anyhow!("ingest thread panicked"))?;
+    let k = totals.kernel;
+    tracing::info!(
+        "stopped: kernel emitted exec={} fork={} exit={}, lost exec={} fork={} exit={}, filtered={}; \
+         received exec={} fork={} exit={}; snapshot={}; stored={} events; store failures={}",
+        k[0],
+        k[1],
+        k[2],
+        k[3],
+        k[4],
+        k[5],
+        k[6],
+        totals.received[0],
+        totals.received[1],
+        totals.received[2],
+        totals.snapshot,
+        totals.stored,
+        totals.store_failures
+    );
+    Ok(totals)
+}

@@ -168,7 +168,7 @@ fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Op
         return Some((Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "systemd-nspawn service"));
     }
     if prev == Some("machine.slice")
-        && let Some(name) = scope_id(c, "machine-")
+        && let Some(name) = scope_id(c, "machine-").filter(|n| !n.starts_with("qemu"))
     {
         let name = unescape_unit(name);
         return Some((Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "machined machine scope"));
@@ -187,27 +187,34 @@ fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Op
 /// Reads one cgroup path (already relative to the host's own cgroup in that hierarchy).
 pub fn match_path(path: &str) -> PathMatch {
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    let mut found: Option<ContainerMatch> = None;
+    let mut found: Option<(usize, ContainerMatch)> = None;
     let mut host: Option<(&'static str, String)> = None;
     for i in 0..comps.len() {
         let prev = i.checked_sub(1).map(|p| comps[p]);
+        if let Some((runtime, id, pod_uid, name, rule)) = container_at(&comps, i) {
+            // A kube pod slice can yield the same container twice (pod<uid>/<id>): keep one.
+            if found.as_ref().is_some_and(|(_, f)| f.id == id) {
+                continue;
+            }
+            let outer_id = found.as_ref().map(|(_, f)| f.id.clone());
+            found = Some((i, ContainerMatch { runtime, id, pod_uid, name, rule, outer_id }));
+            host = None;
+            continue;
+        }
         if let Some(rule) = host_unit(comps[i], prev) {
+            // nspawn's supervisor sits beside the payload, inside the machine's unit: host side.
+            let nspawn_supervisor = comps[i] == "supervisor"
+                && found.as_ref().is_some_and(|(at, f)| *at + 1 == i && f.runtime == Some(Runtime::SystemdNspawn));
+            if nspawn_supervisor {
+                return PathMatch::HostUnit { rule, component: comps[i].to_string() };
+            }
             // Inside a container, its own units (systemd in a container) are still the container.
             if found.is_none() && host.is_none() {
                 host = Some((rule, comps[i].to_string()));
             }
-            continue;
-        }
-        if let Some((runtime, id, pod_uid, name, rule)) = container_at(&comps, i) {
-            let outer_id = found.as_ref().map(|f| f.id.clone());
-            // A kube pod slice yields the same container twice (pod<uid>/<id>): keep one.
-            if found.as_ref().is_some_and(|f| f.id == id) {
-                continue;
-            }
-            found = Some(ContainerMatch { runtime, id, pod_uid, name, rule, outer_id });
-            host = None;
         }
     }
+    let found = found.map(|(_, m)| m);
     match (found, host) {
         (Some(m), _) => PathMatch::Container(m),
         (None, Some((rule, component))) => PathMatch::HostUnit { rule, component },

@@ -59,6 +59,9 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let snapshot_len = running.len();
     tx.send(Msg::Snapshot(running)).map_err(|_| anyhow!("ingest thread ended early"))?;
 
+    // Handlers go in before "recording" is announced: a stop right after it must be orderly.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
     tracing::info!(
         "recording to {} (scope {:?}, v1 hierarchy {v1_desc}, {snapshot_len} running processes, ready in {:?}); hooks: {}",
         args.data_dir.display(),
@@ -71,8 +74,6 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     // which we drop before it; nothing else closes that fd.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .context("registering the ring buffer with tokio")?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let send = |tx: &mpsc::SyncSender<Msg>, bytes: Vec<u8>| tx.send(Msg::Record(bytes)).is_ok();
     loop {
         tokio::select! {

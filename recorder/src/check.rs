@@ -10,13 +10,34 @@ use crate::{host, loader, preflight};
 pub fn check() -> Result<ExitCode> {
     let release = preflight::kernel_release();
     println!("kernel           {release}");
-    println!("BTF              {}", if preflight::btf_present() { "present (/sys/kernel/btf/vmlinux)" } else { "MISSING" });
-    println!("privileges       {}", if preflight::privileged() { "ok" } else { "MISSING (need root or CAP_BPF+CAP_PERFMON)" });
+    println!(
+        "BTF              {}",
+        if preflight::btf_present() {
+            "present (/sys/kernel/btf/vmlinux)"
+        } else {
+            "MISSING"
+        }
+    );
+    println!(
+        "privileges       {}",
+        if preflight::privileged() {
+            "ok"
+        } else {
+            "MISSING (need root or CAP_BPF+CAP_PERFMON)"
+        }
+    );
     let h = host::discover(ctrail_common::VERSION)?;
     let layout = match (&h.v2_mount, &h.v1) {
         (Some(m), None) => format!("pure cgroup v2 at {}", m.display()),
-        (Some(m), Some(v1)) => format!("hybrid: v2 at {}, v1 hierarchy recorded: {}", m.display(), v1.line.hierarchy_name()),
-        (None, Some(v1)) => format!("cgroup v1 only, hierarchy recorded: {}", v1.line.hierarchy_name()),
+        (Some(m), Some(v1)) => format!(
+            "hybrid: v2 at {}, v1 hierarchy recorded: {}",
+            m.display(),
+            v1.line.hierarchy_name()
+        ),
+        (None, Some(v1)) => format!(
+            "cgroup v1 only, hierarchy recorded: {}",
+            v1.line.hierarchy_name()
+        ),
         (None, None) => "no cgroup mounts found".into(),
     };
     println!("cgroups          {layout}");

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ctrail_common::{store::DEFAULT_DATA_DIR, wire};
 
 #[derive(Debug, Parser)]
-#[command(name = "ctrail-recorder", version, about = "Container-aware flight recorder: records every process from the kernel")]
+#[command(
+    name = "ctrail-recorder",
+    version,
+    about = "Container-aware flight recorder: records every process from the kernel"
+)]
 pub struct Cli {
     /// Log level (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info")]

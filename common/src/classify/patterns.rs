@@ -12,7 +12,10 @@ use super::Runtime;
 pub enum PathMatch {
     Container(ContainerMatch),
     /// A host-side helper or unit that resembles a container cgroup.
-    HostUnit { rule: &'static str, component: String },
+    HostUnit {
+        rule: &'static str,
+        component: String,
+    },
     None,
 }
 
@@ -32,7 +35,9 @@ pub struct ContainerMatch {
 const CONTAINERD_NAMESPACES: [&str; 4] = ["default", "k8s.io", "buildkit", "nerdctl"];
 
 pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn scope_id<'a>(c: &'a str, prefix: &str) -> Option<&'a str> {
@@ -42,7 +47,10 @@ fn scope_id<'a>(c: &'a str, prefix: &str) -> Option<&'a str> {
 /// `kubepods-burstable-pod1234_5678.slice` -> `1234-5678`
 fn pod_uid_from_slice(c: &str) -> Option<String> {
     let rest = c.strip_suffix(".slice")?;
-    let at = rest.rfind("-pod").map(|i| i + 4).or_else(|| rest.strip_prefix("pod").map(|_| 3))?;
+    let at = rest
+        .rfind("-pod")
+        .map(|i| i + 4)
+        .or_else(|| rest.strip_prefix("pod").map(|_| 3))?;
     let uid = &rest[at..];
     (!uid.is_empty()).then(|| uid.replace('_', "-"))
 }
@@ -83,10 +91,29 @@ fn host_unit(c: &str, prev: Option<&str>) -> Option<&'static str> {
     None
 }
 
-fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Option<String>, Option<String>, &'static str)> {
+fn found(
+    runtime: Option<Runtime>,
+    id: impl Into<String>,
+    pod_uid: Option<String>,
+    name: Option<String>,
+    rule: &'static str,
+) -> Option<ContainerMatch> {
+    Some(ContainerMatch {
+        runtime,
+        id: id.into(),
+        pod_uid,
+        name,
+        rule,
+        outer_id: None,
+    })
+}
+
+fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
     let c = comps[i];
     let prev = i.checked_sub(1).map(|p| comps[p]);
-    let in_kubepods = comps[..i].iter().any(|p| *p == "kubepods" || p.starts_with("kubepods"));
+    let in_kubepods = comps[..i]
+        .iter()
+        .any(|p| *p == "kubepods" || p.starts_with("kubepods"));
 
     // Kubernetes, systemd driver: kubepods[-qos]-pod<uid>.slice/<runtime>-<id>.scope
     if let Some(p) = prev.filter(|p| p.starts_with("kubepods") && p.contains("pod")) {
@@ -96,7 +123,13 @@ fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Op
             ("docker-", Some(Runtime::Docker)),
         ] {
             if let Some(id) = scope_id(c, prefix).filter(|id| is_hex64(id)) {
-                return Some((rt, id.to_string(), pod_uid_from_slice(p), None, "kubernetes pod (systemd driver)"));
+                return found(
+                    rt,
+                    id.to_string(),
+                    pod_uid_from_slice(p),
+                    None,
+                    "kubernetes pod (systemd driver)",
+                );
             }
         }
     }
@@ -107,48 +140,92 @@ fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Op
             None => (None, c),
         };
         if is_hex64(id) {
-            return Some((rt, id.to_string(), Some(p.to_string()), None, "kubernetes pod (cgroupfs driver)"));
+            return found(
+                rt,
+                id.to_string(),
+                Some(p.to_string()),
+                None,
+                "kubernetes pod (cgroupfs driver)",
+            );
         }
     }
     if is_hex64(c) {
         match prev {
-            Some("docker") => return Some((Some(Runtime::Docker), c.into(), None, None, "docker (cgroupfs driver)")),
-            Some("actions_job") => {
-                return Some((Some(Runtime::Docker), c.into(), None, None, "GitHub Actions job container"));
+            Some("docker") => {
+                return found(
+                    Some(Runtime::Docker),
+                    c,
+                    None,
+                    None,
+                    "docker (cgroupfs driver)",
+                );
             }
-            Some("libpod_parent") => return Some((Some(Runtime::Podman), c.into(), None, None, "podman (cgroupfs)")),
+            Some("actions_job") => {
+                return found(
+                    Some(Runtime::Docker),
+                    c,
+                    None,
+                    None,
+                    "GitHub Actions job container",
+                );
+            }
+            Some("libpod_parent") => {
+                return found(Some(Runtime::Podman), c, None, None, "podman (cgroupfs)");
+            }
             _ => {}
         }
     }
     for (prefix, rt, rule) in [
         ("docker-", Runtime::Docker, "docker (systemd driver)"),
-        ("cri-containerd-", Runtime::Containerd, "containerd CRI (systemd driver)"),
+        (
+            "cri-containerd-",
+            Runtime::Containerd,
+            "containerd CRI (systemd driver)",
+        ),
         ("crio-", Runtime::CriO, "cri-o (systemd driver)"),
         ("libpod-", Runtime::Podman, "podman (systemd driver)"),
         ("nerdctl-", Runtime::Containerd, "nerdctl (containerd)"),
     ] {
         if let Some(id) = scope_id(c, prefix).filter(|id| is_hex64(id)) {
-            return Some((Some(rt), id.to_string(), None, None, rule));
+            return found(Some(rt), id, None, None, rule);
         }
     }
     if let Some(id) = c.strip_prefix("libpod-payload-").filter(|id| is_hex64(id)) {
-        return Some((Some(Runtime::Podman), id.into(), None, None, "podman payload cgroup"));
+        return found(
+            Some(Runtime::Podman),
+            id,
+            None,
+            None,
+            "podman payload cgroup",
+        );
     }
     if let Some(id) = c.strip_prefix("libpod-").filter(|id| is_hex64(id)) {
-        return Some((Some(Runtime::Podman), id.into(), None, None, "podman (cgroupfs)"));
+        return found(Some(Runtime::Podman), id, None, None, "podman (cgroupfs)");
     }
     if let Some(id) = scope_id(c, "runc-").filter(|id| !id.is_empty()) {
-        return Some((Some(Runtime::Runc), id.into(), None, None, "runc (systemd driver)"));
+        return found(Some(Runtime::Runc), id, None, None, "runc (systemd driver)");
     }
     if let Some(id) = scope_id(c, "crun-").filter(|id| !id.is_empty()) {
-        return Some((Some(Runtime::Crun), id.into(), None, None, "crun (systemd driver)"));
+        return found(Some(Runtime::Crun), id, None, None, "crun (systemd driver)");
     }
     // LXC and LXD
     if let Some(name) = c.strip_prefix("lxc.payload.").filter(|n| !n.is_empty()) {
-        return Some((Some(Runtime::Lxc), name.into(), None, Some(name.into()), "lxc payload cgroup"));
+        return found(
+            Some(Runtime::Lxc),
+            name,
+            None,
+            Some(name.into()),
+            "lxc payload cgroup",
+        );
     }
     if matches!(prev, Some("lxc.payload") | Some("lxc")) && c != "lxc.pivot" && !c.is_empty() {
-        return Some((Some(Runtime::Lxc), c.into(), None, Some(c.into()), "lxc container cgroup"));
+        return found(
+            Some(Runtime::Lxc),
+            c,
+            None,
+            Some(c.into()),
+            "lxc container cgroup",
+        );
     }
     // libvirt-lxc: machine-lxc\x2d<n>\x2d<name>.scope (systemd) or /machine/<name>.libvirt-lxc
     if let Some(rest) = scope_id(c, "machine-lxc\\x2d") {
@@ -157,29 +234,68 @@ fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Op
             _ => rest,
         };
         let name = unescape_unit(name);
-        return Some((Some(Runtime::LibvirtLxc), name.clone(), None, Some(name), "libvirt-lxc machine scope"));
+        return found(
+            Some(Runtime::LibvirtLxc),
+            name.clone(),
+            None,
+            Some(name),
+            "libvirt-lxc machine scope",
+        );
     }
     if let Some(name) = c.strip_suffix(".libvirt-lxc").filter(|n| !n.is_empty()) {
-        return Some((Some(Runtime::LibvirtLxc), name.into(), None, Some(name.into()), "libvirt-lxc (cgroupfs)"));
+        return found(
+            Some(Runtime::LibvirtLxc),
+            name,
+            None,
+            Some(name.into()),
+            "libvirt-lxc (cgroupfs)",
+        );
     }
     // systemd-nspawn registered with machined
-    if let Some(name) = c.strip_prefix("systemd-nspawn@").and_then(|r| r.strip_suffix(".service")) {
+    if let Some(name) = c
+        .strip_prefix("systemd-nspawn@")
+        .and_then(|r| r.strip_suffix(".service"))
+    {
         let name = unescape_unit(name);
-        return Some((Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "systemd-nspawn service"));
+        return found(
+            Some(Runtime::SystemdNspawn),
+            name.clone(),
+            None,
+            Some(name),
+            "systemd-nspawn service",
+        );
     }
     if prev == Some("machine.slice")
         && let Some(name) = scope_id(c, "machine-").filter(|n| !n.starts_with("qemu"))
     {
         let name = unescape_unit(name);
-        return Some((Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "machined machine scope"));
+        return found(
+            Some(Runtime::SystemdNspawn),
+            name.clone(),
+            None,
+            Some(name),
+            "machined machine scope",
+        );
     }
     // Amazon ECS: /ecs/<task>/<container>
     if i == 2 && comps[0] == "ecs" && !c.is_empty() {
-        return Some((None, c.into(), None, Some(comps[1].into()), "amazon ECS task container"));
+        return found(
+            None,
+            c,
+            None,
+            Some(comps[1].into()),
+            "amazon ECS task container",
+        );
     }
     // containerd with cgroupfs: /<namespace>/<id>
     if i == 1 && CONTAINERD_NAMESPACES.contains(&comps[0]) && !c.is_empty() {
-        return Some((Some(Runtime::Containerd), c.into(), None, None, "containerd namespace cgroup"));
+        return found(
+            Some(Runtime::Containerd),
+            c,
+            None,
+            None,
+            "containerd namespace cgroup",
+        );
     }
     None
 }
@@ -187,35 +303,39 @@ fn container_at(comps: &[&str], i: usize) -> Option<(Option<Runtime>, String, Op
 /// Reads one cgroup path (already relative to the host's own cgroup in that hierarchy).
 pub fn match_path(path: &str) -> PathMatch {
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    let mut found: Option<(usize, ContainerMatch)> = None;
+    let mut innermost: Option<(usize, ContainerMatch)> = None;
     let mut host: Option<(&'static str, String)> = None;
     for i in 0..comps.len() {
         let prev = i.checked_sub(1).map(|p| comps[p]);
-        if let Some((runtime, id, pod_uid, name, rule)) = container_at(&comps, i) {
+        if let Some(mut m) = container_at(&comps, i) {
             // A kube pod slice can yield the same container twice (pod<uid>/<id>): keep one.
-            if found.as_ref().is_some_and(|(_, f)| f.id == id) {
+            if innermost.as_ref().is_some_and(|(_, f)| f.id == m.id) {
                 continue;
             }
-            let outer_id = found.as_ref().map(|(_, f)| f.id.clone());
-            found = Some((i, ContainerMatch { runtime, id, pod_uid, name, rule, outer_id }));
+            m.outer_id = innermost.as_ref().map(|(_, f)| f.id.clone());
+            innermost = Some((i, m));
             host = None;
             continue;
         }
         if let Some(rule) = host_unit(comps[i], prev) {
             // nspawn's supervisor sits beside the payload, inside the machine's unit: host side.
             let nspawn_supervisor = comps[i] == "supervisor"
-                && found.as_ref().is_some_and(|(at, f)| *at + 1 == i && f.runtime == Some(Runtime::SystemdNspawn));
+                && innermost.as_ref().is_some_and(|(at, f)| {
+                    *at + 1 == i && f.runtime == Some(Runtime::SystemdNspawn)
+                });
             if nspawn_supervisor {
-                return PathMatch::HostUnit { rule, component: comps[i].to_string() };
+                return PathMatch::HostUnit {
+                    rule,
+                    component: comps[i].to_string(),
+                };
             }
             // Inside a container, its own units (systemd in a container) are still the container.
-            if found.is_none() && host.is_none() {
+            if innermost.is_none() && host.is_none() {
                 host = Some((rule, comps[i].to_string()));
             }
         }
     }
-    let found = found.map(|(_, m)| m);
-    match (found, host) {
+    match (innermost.map(|(_, m)| m), host) {
         (Some(m), _) => PathMatch::Container(m),
         (None, Some((rule, component))) => PathMatch::HostUnit { rule, component },
         (None, None) => PathMatch::None,
@@ -253,7 +373,10 @@ mod tests {
 
     #[test]
     fn conmon_is_host() {
-        assert!(matches!(match_path(&format!("/machine.slice/libpod-conmon-{A}.scope")), PathMatch::HostUnit { .. }));
+        assert!(matches!(
+            match_path(&format!("/machine.slice/libpod-conmon-{A}.scope")),
+            PathMatch::HostUnit { .. }
+        ));
     }
 
     #[test]

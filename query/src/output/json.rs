@@ -9,7 +9,6 @@ use crate::{
     view::{EventView, GapView, hex64},
 };
 
-
 pub fn event(v: &EventView<'_>) -> Value {
     let e = v.event;
     let mut o = Map::new();

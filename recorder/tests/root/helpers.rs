@@ -1,0 +1,237 @@
+//! Shared helpers of the root tests: a recorder under test, its store, fake cgroups.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use ctrail_common::{
+    record::{Body, Event},
+    store::StoreReader,
+};
+
+/// One recorder at a time: they all see every process, and the storm and loss tests
+/// must not disturb each other's counts.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether to run a root test; panics in CI without root.
+pub fn need_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "kernel tests must run as root in CI"
+    );
+    eprintln!("skipping: kernel tests need root");
+    false
+}
+
+pub fn marker(tag: &str) -> String {
+    format!(
+        "ctrail-test-{tag}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    )
+}
+
+pub struct Recorder {
+    child: Child,
+    dir: tempfile::TempDir,
+    log: Arc<Mutex<String>>,
+}
+
+impl Recorder {
+    pub fn start(extra: &[&str]) -> Recorder {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder"))
+            .args(["run", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start ctrail-recorder");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("recording to") {
+                    let _ = ready_tx.send(());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = child.kill();
+            panic!("recorder did not become ready:\n{}", log.lock().unwrap());
+        }
+        Recorder { child, dir, log }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// SIGTERM, wait, and return the store and the recorder's log.
+    pub fn stop(mut self) -> (Stored, String) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "recorder did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let log = self.log.lock().unwrap().clone();
+        assert!(status.success(), "recorder exited with {status}:\n{log}");
+        let reader = StoreReader::open(&self.data()).expect("open store");
+        (Stored::load(reader, self.dir), log)
+    }
+}
+
+/// Everything in a store, loaded for assertions.
+pub struct Stored {
+    pub events: Vec<Event>,
+    pub containers: std::collections::HashMap<u32, ctrail_common::record::Container>,
+    pub gaps: Vec<ctrail_common::record::Gap>,
+    _dir: tempfile::TempDir,
+}
+
+impl Stored {
+    fn load(r: StoreReader, dir: tempfile::TempDir) -> Stored {
+        let mut events = Vec::new();
+        r.for_each_event(0, u64::MAX, |e| {
+            events.push(e);
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        let containers = r.containers().unwrap().into_iter().collect();
+        let gaps = r.gaps().unwrap();
+        Stored {
+            events,
+            containers,
+            gaps,
+            _dir: dir,
+        }
+    }
+
+    pub fn execs_with(&self, marker: &str) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|e| matches!(&e.body, Body::Exec(x) if x.argv.iter().any(|a| a == marker.as_bytes())))
+            .collect()
+    }
+
+    pub fn one_exec(&self, marker: &str) -> &Event {
+        let v = self.execs_with(marker);
+        assert_eq!(
+            v.len(),
+            1,
+            "expected one exec with {marker}, found {}",
+            v.len()
+        );
+        v[0]
+    }
+
+    pub fn exit_of(&self, e: &Event) -> Option<&Event> {
+        self.events
+            .iter()
+            .find(|x| x.proc == e.proc && matches!(x.body, Body::Exit(_)))
+    }
+
+    pub fn container_of(&self, e: &Event) -> Option<&ctrail_common::record::Container> {
+        e.container.and_then(|i| self.containers.get(&i))
+    }
+}
+
+pub fn exec_of(e: &Event) -> &ctrail_common::record::Exec {
+    match &e.body {
+        Body::Exec(x) => x,
+        other => panic!("not an exec: {other:?}"),
+    }
+}
+
+/// A docker-shaped cgroup in every hierarchy the recorder reads, removed on drop.
+pub struct FakeCgroup {
+    dirs: Vec<PathBuf>,
+}
+
+impl FakeCgroup {
+    pub fn new(rel: &str) -> FakeCgroup {
+        let mut dirs = Vec::new();
+        let roots = [
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup/systemd",
+            "/sys/fs/cgroup",
+        ];
+        for root in roots {
+            let root = Path::new(root);
+            // a cgroup v2 root has cgroup.controllers; a v1 named hierarchy has cgroup.procs.
+            if !root.join("cgroup.procs").exists() {
+                continue;
+            }
+            let d = root.join(rel.trim_start_matches('/'));
+            fs::create_dir_all(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+            dirs.push(d);
+        }
+        assert!(!dirs.is_empty(), "no writable cgroup hierarchy found");
+        FakeCgroup { dirs }
+    }
+
+    /// `sh -c` prefix that moves the shell into this cgroup everywhere.
+    pub fn enter(&self) -> String {
+        self.dirs
+            .iter()
+            .map(|d| format!("echo $$ > {}/cgroup.procs; ", d.display()))
+            .collect()
+    }
+}
+
+impl Drop for FakeCgroup {
+    fn drop(&mut self) {
+        for d in self.dirs.iter().rev() {
+            for _ in 0..50 {
+                if fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // remove the now-empty parents we created (…/docker), best effort
+            if let Some(p) = d.parent() {
+                let _ = fs::remove_dir(p);
+            }
+        }
+    }
+}
+
+pub fn run(cmd: &mut Command) -> std::process::ExitStatus {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("spawn workload")
+}

@@ -1,0 +1,415 @@
+//! The recorder on the real kernel: processes run, the store is read back after a stop.
+
+use std::{
+    collections::HashSet,
+    ffi::OsStr,
+    fs,
+    os::unix::{ffi::OsStrExt, process::ExitStatusExt},
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use ctrail_common::{
+    classify::Runtime,
+    record::{Body, Event, GapReason, Source},
+};
+
+use crate::helpers::*;
+
+#[test]
+fn short_lived_process_in_a_container_cgroup_is_attributed() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let id = "c7a1e5f2b3d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e";
+    let cg = FakeCgroup::new(&format!("/docker/{id}"));
+    let rec = Recorder::start(&[]);
+    let m = marker("short");
+    // The shell joins the container cgroup, then execs /bin/true, which exits at once:
+    // nothing could read its /proc in time.
+    let t = Instant::now();
+    let st = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("{}exec /bin/true {m}", cg.enter())));
+    assert!(st.success());
+    let lived = t.elapsed();
+    let (s, log) = rec.stop();
+    drop(cg);
+    let e = s.one_exec(&m);
+    let c = s
+        .container_of(e)
+        .unwrap_or_else(|| panic!("no container for the exec; log:\n{log}"));
+    assert_eq!(c.id, id);
+    assert_eq!(c.runtime, Some(Runtime::Docker));
+    assert_eq!(exec_of(e).exe, b"/bin/true");
+    let exit = s.exit_of(e).expect("its exit is stored");
+    assert_eq!(exit.container, e.container, "the exit keeps the container");
+    eprintln!(
+        "process lived (with sh) {lived:?}; exec->exit {} us",
+        (exit.boot_ns - e.boot_ns) / 1000
+    );
+}
+
+#[test]
+fn unshare_pid_namespace_is_host_with_its_own_pid_namespace() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let rec = Recorder::start(&[]);
+    let m = marker("unshare");
+    let st = run(Command::new("unshare").args(["-p", "-f", "--mount-proc", "/bin/true", &m]));
+    assert!(st.success());
+    let (s, _) = rec.stop();
+    let e = *s
+        .execs_with(&m)
+        .iter()
+        .find(|e| exec_of(e).exe == b"/bin/true")
+        .expect("the exec of /bin/true inside the new pid namespace");
+    assert!(
+        e.container.is_none(),
+        "unshare is not a container: {:?}",
+        s.container_of(e)
+    );
+    let x = exec_of(e);
+    let host_pidns = s.events.iter().find_map(|e| match &e.body {
+        Body::Exec(x) if x.source == Source::Kernel && e.proc.tgid != 0 && x.comm == "unshare" => {
+            Some(x.ns.pid)
+        }
+        _ => None,
+    });
+    assert_eq!(x.ns_pid, 1, "pid 1 inside its own namespace");
+    assert_ne!(Some(x.ns.pid), host_pidns, "its own pid namespace");
+}
+
+#[test]
+fn fork_exit_codes_and_signals() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let rec = Recorder::start(&[]);
+    let seven = marker("exit7");
+    let killed = marker("kill9");
+    let st = run(Command::new("sh").args(["-c", "exit 7", &seven]));
+    assert_eq!(st.code(), Some(7));
+    let st = run(Command::new("sh").args(["-c", "kill -9 $$", &killed]));
+    assert_eq!(st.signal(), Some(9));
+    let child = Command::new("/bin/true").spawn().expect("spawn");
+    let child_pid = child.id();
+    let _ = child.wait_with_output();
+    let (s, _) = rec.stop();
+
+    let e7 = s.one_exec(&seven);
+    let Body::Exit(x) = &s.exit_of(e7).expect("exit 7 stored").body else {
+        unreachable!()
+    };
+    assert_eq!((x.code(), x.signal()), (Some(7), None));
+    let e9 = s.one_exec(&killed);
+    let Body::Exit(x) = &s.exit_of(e9).expect("kill -9 stored").body else {
+        unreachable!()
+    };
+    assert_eq!((x.code(), x.signal()), (None, Some(9)));
+
+    let me = std::process::id();
+    let fork = s
+        .events
+        .iter()
+        .find(|e| e.proc.tgid == child_pid && matches!(e.body, Body::Fork(_)))
+        .expect("the fork of /bin/true is stored");
+    assert_eq!(fork.ppid, me);
+    assert_eq!(fork.parent_key().tgid, me);
+}
+
+#[test]
+fn argv_comes_back_exactly_or_flagged_truncated() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let rec = Recorder::start(&[]);
+    let m = marker("argv");
+    let odd: Vec<&OsStr> = vec![
+        OsStr::new("hello world"),
+        OsStr::new("it's \"quoted\""),
+        OsStr::new(""),
+        OsStr::from_bytes(b"\xff\xfe non-utf8 \x80"),
+        OsStr::new("tab\there"),
+        OsStr::new(&m),
+    ];
+    assert!(run(Command::new("/bin/true").args(&odd)).success());
+    let big_m = marker("big");
+    let chunk = "x".repeat(1000);
+    let big: Vec<String> = std::iter::once(big_m.clone())
+        .chain((0..110).map(|i| format!("{i}:{chunk}")))
+        .collect();
+    assert!(run(Command::new("/bin/true").args(&big)).success());
+    let (s, _) = rec.stop();
+
+    let x = exec_of(s.one_exec(&m));
+    let want: Vec<Vec<u8>> = std::iter::once(b"/bin/true".to_vec())
+        .chain(odd.iter().map(|a| a.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(x.argv, want);
+    assert!(!x.argv_truncated);
+
+    let x = exec_of(s.one_exec(&big_m));
+    let full: Vec<u8> = std::iter::once("/bin/true".to_string())
+        .chain(big.iter().cloned())
+        .flat_map(|a| a.into_bytes().into_iter().chain([0]))
+        .collect();
+    assert!(full.len() > 100 * 1024);
+    assert!(
+        x.argv_truncated,
+        "100 KiB of argv must be flagged truncated at the default limit"
+    );
+    assert_eq!(x.argv_bytes as usize, full.len(), "the full length is kept");
+    let kept: Vec<u8> = x.argv.join(&0u8);
+    assert!(full.starts_with(&kept), "what is kept is an exact prefix");
+    assert!(
+        kept.len() >= 4096,
+        "at least 4 KiB kept, got {}",
+        kept.len()
+    );
+}
+
+#[test]
+fn exec_storm_of_20000_loses_nothing() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let rec = Recorder::start(&[]);
+    let m = marker("storm");
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        let st = Command::new("/bin/true")
+            .arg(&m)
+            .stdout(Stdio::null())
+            .status()
+            .expect("spawn");
+        assert!(st.success());
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    let (s, log) = rec.stop();
+    let me = std::process::id();
+    let mine = |e: &&Event| e.ppid == me;
+    let execs = s.execs_with(&m).len();
+    let procs: HashSet<_> = s.execs_with(&m).iter().map(|e| e.proc).collect();
+    let forks = s
+        .events
+        .iter()
+        .filter(mine)
+        .filter(|e| matches!(e.body, Body::Fork(_)) && procs.contains(&e.proc))
+        .count();
+    let exits = s
+        .events
+        .iter()
+        .filter(|e| {
+            procs.contains(&e.proc) && matches!(e.body, Body::Exit(x) if x.code() == Some(0))
+        })
+        .count();
+    eprintln!("storm: {n} at {rate:.0}/s; stored exec={execs} fork={forks} exit={exits}");
+    assert_eq!(
+        procs.len(),
+        n,
+        "every process has its own key, pid reuse or not"
+    );
+    assert_eq!((execs, forks, exits), (n, n, n), "log:\n{log}");
+    assert!(s.gaps.is_empty(), "no loss expected: {:?}", s.gaps);
+}
+
+#[test]
+fn tiny_ring_buffer_loss_is_counted_and_stored_as_a_gap() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    // One page of ring. Exec records carrying 6 KiB of argv cannot fit in it at all, so the
+    // kernel must fail to reserve each one: a deterministic overflow, counted per CPU.
+    let rec = Recorder::start(&["--ring-kib", "4"]);
+    let m = marker("loss");
+    let pad = "p".repeat(6000);
+    let n: u64 = 50;
+    for _ in 0..n {
+        assert!(run(Command::new("/bin/true").args([&m, &pad])).success());
+    }
+    let (s, log) = rec.stop();
+    let lost: u64 = s.gaps.iter().map(|g| g.lost()).sum();
+    assert!(
+        lost >= n,
+        "{n} execs larger than the ring must be lost; log:\n{log}"
+    );
+    assert!(
+        s.gaps
+            .iter()
+            .all(|g| g.reason == GapReason::RingBufferFull && g.start <= g.end)
+    );
+    // The stored gaps account for exactly what the kernel counted.
+    let line = log
+        .lines()
+        .find(|l| l.contains("stopped:"))
+        .expect("summary line");
+    let lost_part = line
+        .split("lost ")
+        .nth(1)
+        .and_then(|r| r.split(", filtered").next())
+        .unwrap_or_default();
+    let counted: u64 = lost_part
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('=')?.1.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        lost, counted,
+        "gaps {lost} vs kernel counters {counted}: {line}"
+    );
+    assert!(
+        s.execs_with(&m).is_empty(),
+        "an exec that cannot fit the ring cannot be stored"
+    );
+    let lost_exec: u64 = s.gaps.iter().map(|g| g.lost_exec).sum();
+    assert!(lost_exec >= n, "lost exec {lost_exec}");
+}
+
+#[test]
+fn processes_running_before_start_are_in_the_store_and_keep_their_key() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let mut sleeper = Command::new("sleep").arg("30").spawn().expect("sleep");
+    std::thread::sleep(Duration::from_millis(50));
+    let rec = Recorder::start(&[]);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (s, _) = rec.stop();
+    let e = s
+        .events
+        .iter()
+        .find(|e| {
+            e.proc.tgid == sleeper.id()
+                && matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs)
+        })
+        .expect("the sleep that predates the recorder is in the snapshot");
+    let x = exec_of(e);
+    assert_eq!(x.argv, vec![b"sleep".to_vec(), b"30".to_vec()]);
+    assert_eq!(x.exe, b"/usr/bin/sleep");
+    // The kernel's exit record must land on the same process key as the /proc snapshot.
+    let exit = s
+        .exit_of(e)
+        .expect("the exit of a process from the snapshot joins its key");
+    let Body::Exit(code) = &exit.body else {
+        unreachable!()
+    };
+    assert_eq!(code.signal(), Some(9));
+}
+
+#[test]
+fn scope_containers_keeps_only_container_processes() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let id = "d8b2f6a3c4e5d6f7a8091b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60";
+    let cg = FakeCgroup::new(&format!("/docker/{id}"));
+    let rec = Recorder::start(&["--scope", "containers"]);
+    let host_m = marker("scope-host");
+    let ctr_m = marker("scope-ctr");
+    assert!(run(Command::new("/bin/true").arg(&host_m)).success());
+    assert!(
+        run(Command::new("sh").arg("-c").arg(format!(
+            "{}/bin/true {ctr_m}; /bin/true {ctr_m}",
+            cg.enter()
+        )))
+        .success()
+    );
+    let (s, _) = rec.stop();
+    drop(cg);
+    assert!(
+        s.execs_with(&host_m).is_empty(),
+        "host process stored under --scope containers"
+    );
+    let ctr = s.execs_with(&ctr_m);
+    assert_eq!(ctr.len(), 2);
+    assert!(
+        ctr.iter()
+            .all(|e| s.container_of(e).is_some_and(|c| c.id == id))
+    );
+    assert!(
+        s.events.iter().all(|e| e.container.is_some()),
+        "every stored event is in a container"
+    );
+}
+
+#[test]
+fn check_names_hooks_and_refuses_without_privileges() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let out = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder"))
+        .arg("check")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("hook exec") && text.contains("sched_process_exec"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hook fork") && text.contains("hook exit"),
+        "{text}"
+    );
+
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_ctrail-recorder"))
+        .args([
+            "run",
+            "--data-dir",
+            "/tmp/ctrail-unprivileged-never-created",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs root"), "{err}");
+    assert!(
+        !Path::new("/tmp/ctrail-unprivileged-never-created").exists(),
+        "nothing created without privileges"
+    );
+}
+
+#[test]
+fn store_files_are_private() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    use std::os::unix::fs::PermissionsExt;
+    let rec = Recorder::start(&[]);
+    let data = rec.data();
+    let dir_mode = fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    let file_mode = fs::metadata(data.join("ctrail.redb"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    let _ = rec.stop();
+    assert_eq!((dir_mode, file_mode), (0o700, 0o600));
+}

@@ -36,7 +36,7 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: u32 },
     #[error("{path} is in use by another process (a running recorder holds it)")]
     Locked { path: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -30,10 +30,15 @@ impl StoreReader {
         }
         let db = ReadOnlyDatabase::open(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
-            redb::DatabaseError::Storage(redb::StorageError::Io(source)) => StoreError::Io {
-                path: path.clone(),
-                source,
-            },
+            // redb reports a wrong magic number as an InvalidData I/O error.
+            redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                if source.kind() != std::io::ErrorKind::InvalidData =>
+            {
+                StoreError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
             other => StoreError::Foreign {
                 path: path.clone(),
                 detail: other.to_string(),

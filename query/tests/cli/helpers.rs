@@ -1,0 +1,206 @@
+//! Running `ctrail` and building small stores to query.
+
+use std::{
+    io::Write,
+    path::Path,
+    process::{Command, Output, Stdio},
+};
+
+use ctrail_common::{
+    classify::Runtime,
+    record::{
+        Body, BootInfo, Caps, Cgroups, Container, Event, Exec, Exit, Fork, Gap, GapReason,
+        Namespaces, ProcKey, Source,
+    },
+    store::{Batch, StoreWriter},
+};
+
+pub fn ctrail(args: &[&str]) -> Output {
+    ctrail_stdin(args, None)
+}
+
+pub fn ctrail_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ctrail"))
+        .args(args)
+        .env_remove("CTRAIL_DATA_DIR")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ctrail");
+    if let Some(bytes) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(bytes)
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("wait ctrail")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// 2026-11-29T14:00:00Z
+pub const T0: u64 = 1_795_960_800_000_000_000;
+pub const SEC: u64 = 1_000_000_000;
+pub const DOCKER_ID: &str = "aa11bb22cc33dd44ee55ff6600112233445566778899aabbccddeeff00112233";
+pub const DOCKER_ID2: &str = "aa11bb22cc33dd44ee55ff66001122334455667788990000000000000000ffff";
+
+pub fn exec(argv: &[&str], cgroup: &str) -> Box<Exec> {
+    Box::new(Exec {
+        source: Source::Kernel,
+        ns_pid: 1,
+        old_tid: 0,
+        comm: argv[0]
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(15)
+            .collect(),
+        comm_before: Some("runc:[2:INIT]".into()),
+        exe: argv[0].as_bytes().to_vec(),
+        argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        argv_truncated: false,
+        argv_bytes: argv.iter().map(|a| a.len() as u32 + 1).sum(),
+        uid: 0,
+        gid: 0,
+        euid: 0,
+        egid: 0,
+        loginuid: u32::MAX,
+        caps: Caps {
+            effective: 0xa80425fb,
+            permitted: 0xa80425fb,
+            inheritable: 0,
+            bounding: 0xa80425fb,
+            ambient: 0,
+        },
+        ns: Namespaces::default(),
+        cgroups: Cgroups {
+            v2_path: cgroup.into(),
+            ..Default::default()
+        },
+    })
+}
+
+fn container(id: &str) -> Container {
+    Container {
+        id: id.into(),
+        runtime: Some(Runtime::Docker),
+        name: None,
+        pod_uid: None,
+        outer_id: None,
+        cgroup: Some(format!("/docker/{id}")),
+        reason: "docker (cgroupfs driver)".into(),
+        first_seen: u64::MAX,
+        last_seen: 0,
+        processes: 0,
+        events: 0,
+    }
+}
+
+/// A store with a host shell, two docker containers whose IDs share a prefix, a process
+/// that exits with 7, one killed by SIGKILL, a PID reused by a later process, and a gap.
+pub fn sample_store(dir: &Path) {
+    let mut w = StoreWriter::open(dir).expect("create store");
+    let boot = w
+        .add_boot(&BootInfo {
+            boot_id: "b0".into(),
+            hostname: "test".into(),
+            kernel: "6.18".into(),
+            ctrail_version: "test".into(),
+            wall_offset_ns: (T0 - 1000 * SEC) as i64,
+        })
+        .unwrap();
+    let c1 = w.container(container(DOCKER_ID));
+    let c2 = w.container(container(DOCKER_ID2));
+    let key = |tgid, start_s: u64| ProcKey::new(boot, tgid, start_s * SEC);
+    let ev = |t: u64, p: ProcKey, ppid: u32, c: Option<u32>, body: Body| Event {
+        time: T0 + t,
+        boot_ns: 1000 * SEC + t,
+        proc: p,
+        tid: p.tgid,
+        ppid,
+        parent_start: 0,
+        container: c,
+        body,
+    };
+    let shell = key(100, 900);
+    let a = key(200, 1001);
+    let b = key(300, 1002);
+    let reused = key(200, 1005);
+    let events = vec![
+        ev(0, shell, 1, None, Body::Exec(exec(&["/bin/bash"], "/"))),
+        ev(
+            SEC,
+            a,
+            100,
+            Some(c1),
+            Body::Fork(Fork {
+                ns_pid: 1,
+                comm: "sh".into(),
+                ns: Namespaces::default(),
+                cgroup_v2_id: 7,
+            }),
+        ),
+        ev(
+            SEC + 1,
+            a,
+            100,
+            Some(c1),
+            Body::Exec(exec(
+                &["/bin/sh", "-c", "exit 7", "it's quoted"],
+                "/docker/x",
+            )),
+        ),
+        ev(
+            SEC + 2,
+            a,
+            100,
+            Some(c1),
+            Body::Exit(Exit { status: 7 << 8 }),
+        ),
+        ev(
+            2 * SEC,
+            b,
+            100,
+            Some(c2),
+            Body::Exec(exec(&["/usr/bin/sleep", "100"], "/docker/y")),
+        ),
+        ev(3 * SEC, b, 100, Some(c2), Body::Exit(Exit { status: 9 })),
+        ev(
+            5 * SEC,
+            reused,
+            100,
+            None,
+            Body::Exec(exec(&["/usr/bin/top"], "/")),
+        ),
+    ];
+    let gaps = vec![Gap {
+        start: T0 + 4 * SEC,
+        end: T0 + 4 * SEC + 500,
+        lost_exec: 3,
+        lost_fork: 1,
+        lost_exit: 0,
+        reason: GapReason::RingBufferFull,
+    }];
+    w.commit(&Batch { events, gaps }).unwrap();
+}

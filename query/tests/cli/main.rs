@@ -1,0 +1,5 @@
+//! The `ctrail` binary as a user runs it: arguments in, stdout, stderr and exit code out.
+
+mod classify;
+mod events;
+mod helpers;

@@ -1,1 +1,232 @@
-fn main() {}
+//! Developer tasks: `cargo xtask <task>`.
+//!
+//! - `record [RECORDER ARGS...]`: install what a build needs, build in release, and start
+//!   `ctrail-recorder run` in the foreground (the README's first command).
+//! - `test`: the whole test suite, as CI runs it: dependencies, formatting, lints, every
+//!   crate's tests (root tests load BPF into this kernel and start real containers),
+//!   and a bounded fuzzing run.
+//! - `fuzz [SECONDS]`: fuzz the cgroup-file parser and classifier for a bounded time.
+//! - `bench`: benchmarks, printing ratios against a baseline measured in the same run.
+//! - `vmlinux`: regenerate the vendored `recorder-ebpf/include/vmlinux.h` from this kernel.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("xtask: {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Debian packages, installed only when missing (apt-get update first: a fresh machine
+/// has no package lists).
+fn apt(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg")
+                .args(["-s", p])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "missing Debian packages {missing:?}: install them (apt-get install {})",
+            missing.join(" ")
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "-o",
+            "DPkg::Lock::Timeout=600",
+        ])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// What building the kernel programs needs: clang only (headers are vendored).
+fn build_deps() -> Result<()> {
+    if env::var_os("CLANG").is_some() || have("clang") {
+        return Ok(());
+    }
+    apt(&["clang"])
+}
+
+fn record(args: &[String]) -> Result<()> {
+    build_deps()?;
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "-p",
+        "ctrail-recorder",
+        "-p",
+        "ctrail",
+    ]))?;
+    let bin = root().join("target/release/ctrail-recorder");
+    eprintln!(
+        "xtask: starting {} (Ctrl-C stops it; query with target/release/ctrail)",
+        bin.display()
+    );
+    let mut cmd = Command::new(&bin);
+    cmd.arg("run").args(args);
+    use std::os::unix::process::CommandExt;
+    Err(cmd.exec()).with_context(|| format!("exec {}", bin.display()))
+}
+
+fn test() -> Result<()> {
+    let t0 = Instant::now();
+    build_deps()?;
+    // util-linux for setpriv/unshare/nsenter, python3 for the OCI image builder.
+    apt(&["util-linux", "python3"])?;
+    if is_root() {
+        // The real-container tests install their runtimes themselves; doing it here first
+        // keeps apt's minute out of the tests' timing.
+        run(Command::new("bash").args(["fixtures/containers/ctl.sh", "install"]))?;
+    } else {
+        eprintln!(
+            "xtask: not root: the kernel and container tests will be skipped (CI runs them as root)"
+        );
+    }
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+    run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    // One test thread per binary where it matters is handled inside the tests (a lock
+    // serialises recorders); binaries run one after another.
+    run(Command::new("cargo").args(["test", "--workspace"]))?;
+    fuzz(30)?;
+    eprintln!("xtask: test suite passed in {:.0?}", t0.elapsed());
+    Ok(())
+}
+
+fn fuzz(seconds: u64) -> Result<()> {
+    // cargo-fuzz needs a nightly toolchain (sanitizer flags); it is the one external tool.
+    if !Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        bail!("fuzzing needs a nightly toolchain (rustup toolchain install nightly)");
+    }
+    if !Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let corpus = root().join("target/fuzz-corpus/cgroup_file");
+    std::fs::create_dir_all(&corpus)?;
+    // Seed with every fixture so the fuzzer starts from real shapes.
+    for entry in std::fs::read_dir(root().join("fixtures/cgroup-cases"))? {
+        let p = entry?.path();
+        std::fs::copy(&p, corpus.join(p.file_name().expect("file name")))?;
+    }
+    run(Command::new("cargo")
+        .args(["+nightly", "fuzz", "run", "cgroup_file"])
+        .arg(&corpus)
+        .args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=2048",
+        ]))
+}
+
+fn bench() -> Result<()> {
+    run(Command::new("cargo").args(["bench", "-p", "ctrail-common", "--bench", "classify"]))
+}
+
+fn vmlinux() -> Result<()> {
+    if !have("bpftool") {
+        apt(&["bpftool"])?;
+    }
+    let out = Command::new("bpftool")
+        .args([
+            "btf",
+            "dump",
+            "file",
+            "/sys/kernel/btf/vmlinux",
+            "format",
+            "c",
+        ])
+        .output()
+        .context("running bpftool")?;
+    if !out.status.success() {
+        bail!("bpftool failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let path = root().join("recorder-ebpf/include/vmlinux.h");
+    std::fs::write(&path, out.stdout)?;
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("record") => record(&args[1..]),
+        Some("test") => test(),
+        Some("fuzz") => args
+            .get(1)
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(Into::into)
+            .and_then(|s| fuzz(s.unwrap_or(60))),
+        Some("bench") => bench(),
+        Some("vmlinux") => vmlinux(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -6,18 +6,11 @@
 use std::{env, path::PathBuf, process::Command};
 
 fn main() {
-    let dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let out =
-        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("recorder.bpf.o");
+    let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("recorder.bpf.o");
     let src = dir.join("src/recorder.bpf.c");
     let include = dir.join("include");
-    for p in [
-        "src/recorder.bpf.c",
-        "include/events.h",
-        "include/vmlinux.h",
-        "include/bpf",
-    ] {
+    for p in ["src/recorder.bpf.c", "include/events.h", "include/vmlinux.h", "include/bpf"] {
         println!("cargo:rerun-if-changed={}", dir.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=CLANG");
@@ -29,15 +22,7 @@ fn main() {
         Err(_) => "x86",
     };
     let status = Command::new(&clang)
-        .args([
-            "-O2",
-            "-g",
-            "-target",
-            "bpf",
-            "-Wall",
-            "-Werror",
-            "-Wno-unused-function",
-        ])
+        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-Wno-unused-function"])
         .arg(format!("-D__TARGET_ARCH_{arch}"))
         .arg("-I")
         .arg(&include)

@@ -24,17 +24,9 @@ fn per_item(rounds: usize, items: usize, mut f: impl FnMut()) -> f64 {
 fn main() {
     let cases = cgroup_cases();
     let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
-    let sets: Vec<CgroupSet> = texts
-        .iter()
-        .map(|t| CgroupSet::parse(t).expect("fixture parses"))
-        .collect();
+    let sets: Vec<CgroupSet> = texts.iter().map(|t| CgroupSet::parse(t).expect("fixture parses")).collect();
     let paths: usize = sets.iter().map(|s| s.lines.len()).sum();
-    let ns = NsEvidence {
-        pid: Some(true),
-        mnt: Some(true),
-        uts: Some(true),
-        ..Default::default()
-    };
+    let ns = NsEvidence { pid: Some(true), mnt: Some(true), uts: Some(true), ..Default::default() };
     let rounds = 2000;
 
     let parse = per_item(rounds, texts.len(), || {
@@ -44,33 +36,16 @@ fn main() {
     });
     let decide = per_item(rounds, sets.len(), || {
         for s in &sets {
-            black_box(classify(&Evidence {
-                cgroups: Some(black_box(s)),
-                ns,
-                ..Default::default()
-            }));
+            black_box(classify(&Evidence { cgroups: Some(black_box(s)), ns, ..Default::default() }));
         }
     });
     let lines_per_case = paths as f64 / sets.len() as f64;
-    println!(
-        "fixture corpus: {} cases, {paths} cgroup paths ({lines_per_case:.1} per case)",
-        sets.len()
-    );
+    println!("fixture corpus: {} cases, {paths} cgroup paths ({lines_per_case:.1} per case)", sets.len());
     println!("baseline  parse /proc/PID/cgroup text : {parse:8.1} ns per case");
     println!(
         "classify  (parsed, with ns evidence)  : {decide:8.1} ns per case, {:.1} ns per path",
         decide / lines_per_case
     );
-    println!(
-        "ratio     classify / parse            : {:8.2}",
-        decide / parse
-    );
-    println!(
-        "target: well under 1 us per path: {}",
-        if decide / lines_per_case < 1000.0 {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    println!("ratio     classify / parse            : {:8.2}", decide / parse);
+    println!("target: well under 1 us per path: {}", if decide / lines_per_case < 1000.0 { "met" } else { "NOT met" });
 }

@@ -35,9 +35,7 @@ pub fn host_ns() -> [u32; 7] {
 }
 
 pub fn cgroups_of(proc_dir: &Path) -> Option<CgroupSet> {
-    fs::read_to_string(proc_dir.join("cgroup"))
-        .ok()
-        .and_then(|t| CgroupSet::parse(&t).ok())
+    fs::read_to_string(proc_dir.join("cgroup")).ok().and_then(|t| CgroupSet::parse(&t).ok())
 }
 
 /// The cgroup paths that mean "the host" in each hierarchy. Ours where we are not in a
@@ -57,10 +55,7 @@ pub fn host_baseline(pid1: Option<&CgroupSet>, me: Option<&CgroupSet>) -> Option
                 (_, Some(t)) => t,
                 _ => "/",
             };
-            CgroupLine {
-                path: path.to_string(),
-                ..l.clone()
-            }
+            CgroupLine { path: path.to_string(), ..l.clone() }
         })
         .collect();
     Some(CgroupSet { lines })
@@ -68,10 +63,7 @@ pub fn host_baseline(pid1: Option<&CgroupSet>, me: Option<&CgroupSet>) -> Option
 
 /// The host baseline of this machine, read now.
 pub fn host_cgroups() -> Option<CgroupSet> {
-    host_baseline(
-        cgroups_of(Path::new("/proc/1")).as_ref(),
-        cgroups_of(Path::new("/proc/self")).as_ref(),
-    )
+    host_baseline(cgroups_of(Path::new("/proc/1")).as_ref(), cgroups_of(Path::new("/proc/self")).as_ref())
 }
 
 /// (comm, ppid, start ticks) from /proc/PID/stat; comm may hold spaces and parentheses.
@@ -106,10 +98,8 @@ mod tests {
         let me = CgroupSet::parse("4:memory:/process_api/ab\n0::/\n").unwrap();
         let b = host_baseline(Some(&pid1), Some(&me)).unwrap();
         assert_eq!(b.lines[0].path, "/process_api/ab");
-        let in_docker = CgroupSet::parse(
-            "0::/docker/1111111111111111111111111111111111111111111111111111111111111111\n",
-        )
-        .unwrap();
+        let in_docker =
+            CgroupSet::parse("0::/docker/1111111111111111111111111111111111111111111111111111111111111111\n").unwrap();
         let b = host_baseline(Some(&pid1), Some(&in_docker)).unwrap();
         assert_eq!(b.lines[0].path, "/");
     }

@@ -27,19 +27,11 @@ pub struct ProcKey {
 
 impl ProcKey {
     pub fn new(boot: u32, tgid: u32, start_boot_ns: u64) -> Self {
-        ProcKey {
-            boot,
-            tgid,
-            start: start_boot_ns - start_boot_ns % NS_PER_TICK,
-        }
+        ProcKey { boot, tgid, start: start_boot_ns - start_boot_ns % NS_PER_TICK }
     }
 
     pub fn from_ticks(boot: u32, tgid: u32, ticks: u64) -> Self {
-        ProcKey {
-            boot,
-            tgid,
-            start: ticks * NS_PER_TICK,
-        }
+        ProcKey { boot, tgid, start: ticks * NS_PER_TICK }
     }
 }
 
@@ -67,27 +59,11 @@ pub struct Namespaces {
 impl Namespaces {
     /// From the kernel record's order: pid, mnt, net, uts, ipc, user, cgroup.
     pub fn from_array(a: [u32; 7]) -> Self {
-        Namespaces {
-            pid: a[0],
-            mnt: a[1],
-            net: a[2],
-            uts: a[3],
-            ipc: a[4],
-            user: a[5],
-            cgroup: a[6],
-        }
+        Namespaces { pid: a[0], mnt: a[1], net: a[2], uts: a[3], ipc: a[4], user: a[5], cgroup: a[6] }
     }
 
     pub fn to_array(self) -> [u32; 7] {
-        [
-            self.pid,
-            self.mnt,
-            self.net,
-            self.uts,
-            self.ipc,
-            self.user,
-            self.cgroup,
-        ]
+        [self.pid, self.mnt, self.net, self.uts, self.ipc, self.user, self.cgroup]
     }
 }
 
@@ -226,11 +202,7 @@ pub struct Event {
 
 impl Event {
     pub fn parent_key(&self) -> ProcKey {
-        ProcKey {
-            boot: self.proc.boot,
-            tgid: self.ppid,
-            start: self.parent_start,
-        }
+        ProcKey { boot: self.proc.boot, tgid: self.ppid, start: self.parent_start }
     }
 }
 
@@ -302,9 +274,6 @@ mod tests {
 
     #[test]
     fn proc_key_from_kernel_and_procfs_agree() {
-        assert_eq!(
-            ProcKey::new(0, 5, 123_456_789_012),
-            ProcKey::from_ticks(0, 5, 12_345)
-        );
+        assert_eq!(ProcKey::new(0, 5, 123_456_789_012), ProcKey::from_ticks(0, 5, 12_345));
     }
 }

@@ -18,9 +18,7 @@ use serde::Serialize;
 use crate::cli::{ClassifyArgs, Format};
 
 fn comm_of(pid: u32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_string())
+    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_string())
 }
 
 #[derive(Serialize)]
@@ -58,11 +56,7 @@ fn print(v: &Verdict, format: Option<Format>) -> Result<()> {
         _ => {
             if v.container {
                 let rt = v.runtime.map(|r| r.as_str()).unwrap_or("unknown runtime");
-                write!(
-                    out,
-                    "container {} ({rt})",
-                    v.container_id.as_deref().unwrap_or("?")
-                )?;
+                write!(out, "container {} ({rt})", v.container_id.as_deref().unwrap_or("?"))?;
                 if let Some(p) = &v.pod_uid {
                     write!(out, " pod {p}")?;
                 }
@@ -82,10 +76,8 @@ pub fn run(args: ClassifyArgs) -> Result<ExitCode> {
     let host_cgroups = procinfo::host_cgroups();
     let verdict = if let Some(pid) = args.source.pid {
         let dir = Path::new("/proc").join(pid.to_string());
-        let text = fs::read_to_string(dir.join("cgroup"))
-            .with_context(|| format!("no such process: {pid}"))?;
-        let cgroups =
-            CgroupSet::parse(&text).with_context(|| format!("parsing /proc/{pid}/cgroup"))?;
+        let text = fs::read_to_string(dir.join("cgroup")).with_context(|| format!("no such process: {pid}"))?;
+        let cgroups = CgroupSet::parse(&text).with_context(|| format!("parsing /proc/{pid}/cgroup"))?;
         let parent_comm = procinfo::stat_of(pid).and_then(|(_, ppid, _)| comm_of(ppid));
         classify::classify(&Evidence {
             cgroups: Some(&cgroups),
@@ -95,31 +87,18 @@ pub fn run(args: ClassifyArgs) -> Result<ExitCode> {
             parent_comm: parent_comm.as_deref(),
         })
     } else {
-        let file = args
-            .source
-            .cgroup_file
-            .expect("clap requires --pid or --cgroup-file");
+        let file = args.source.cgroup_file.expect("clap requires --pid or --cgroup-file");
         let text = if file.as_os_str() == "-" {
             let mut s = String::new();
-            std::io::stdin()
-                .read_to_string(&mut s)
-                .context("reading standard input")?;
+            std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
             s
         } else {
             fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
         };
-        let name = if file.as_os_str() == "-" {
-            "standard input".into()
-        } else {
-            file.display().to_string()
-        };
-        let cgroups = CgroupSet::parse(&text)
-            .with_context(|| format!("{name} is not in /proc/PID/cgroup format"))?;
+        let name = if file.as_os_str() == "-" { "standard input".into() } else { file.display().to_string() };
+        let cgroups = CgroupSet::parse(&text).with_context(|| format!("{name} is not in /proc/PID/cgroup format"))?;
         // A file says nothing about namespaces; it is read as it is, with no host baseline.
-        classify::classify(&Evidence {
-            cgroups: Some(&cgroups),
-            ..Default::default()
-        })
+        classify::classify(&Evidence { cgroups: Some(&cgroups), ..Default::default() })
     };
     print(&verdict, args.format)?;
     Ok(ExitCode::SUCCESS)

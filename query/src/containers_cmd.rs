@@ -59,9 +59,7 @@ pub fn run(args: ContainersArgs) -> Result<ExitCode> {
             for c in list {
                 w.write_record([
                     c.id.clone(),
-                    c.runtime
-                        .map(|r| r.as_str().to_string())
-                        .unwrap_or_default(),
+                    c.runtime.map(|r| r.as_str().to_string()).unwrap_or_default(),
                     c.name.clone().unwrap_or_default(),
                     c.pod_uid.clone().unwrap_or_default(),
                     c.outer_id.clone().unwrap_or_default(),
@@ -75,23 +73,12 @@ pub fn run(args: ContainersArgs) -> Result<ExitCode> {
             w.flush()?;
         }
         Format::Table => {
-            let mut t = table::new(&[
-                "CONTAINER",
-                "RUNTIME",
-                "NAME",
-                "FIRST SEEN",
-                "LAST SEEN",
-                "PROCS",
-                "EVENTS",
-            ]);
+            let mut t = table::new(&["CONTAINER", "RUNTIME", "NAME", "FIRST SEEN", "LAST SEEN", "PROCS", "EVENTS"]);
             for c in list {
                 t.add_row(vec![
                     table::short_id(&c.id),
                     c.runtime.map(|r| r.as_str()).unwrap_or("-").to_string(),
-                    c.name
-                        .clone()
-                        .or(c.pod_uid.clone())
-                        .unwrap_or_else(|| "-".into()),
+                    c.name.clone().or(c.pod_uid.clone()).unwrap_or_else(|| "-".into()),
                     rfc3339(c.first_seen),
                     rfc3339(c.last_seen),
                     c.processes.to_string(),

@@ -27,11 +27,7 @@ pub struct Query {
 impl Query {
     pub fn new(f: &Filters, src: &Source) -> Result<Self> {
         let (since, until) = time::window(f.since.as_deref(), f.until.as_deref())?;
-        let container = f
-            .container
-            .as_deref()
-            .map(|c| src.resolve_container(c).map(|(i, _)| i))
-            .transpose()?;
+        let container = f.container.as_deref().map(|c| src.resolve_container(c).map(|(i, _)| i)).transpose()?;
         let mut kinds = Vec::new();
         let mut gaps = f.types.is_empty();
         for t in &f.types {
@@ -42,24 +38,13 @@ impl Query {
             }
         }
         let kinds = (!f.types.is_empty()).then_some(kinds);
-        Ok(Query {
-            since,
-            until,
-            container,
-            host_only: f.host,
-            pid: f.pid,
-            kinds,
-            gaps,
-        })
+        Ok(Query { since, until, container, host_only: f.host, pid: f.pid, kinds, gaps })
     }
 
     pub fn matches(&self, e: &Event) -> bool {
         (!self.host_only || e.container.is_none())
             && self.pid.is_none_or(|p| e.proc.tgid == p)
-            && self
-                .kinds
-                .as_ref()
-                .is_none_or(|k| k.contains(&e.body.kind()))
+            && self.kinds.as_ref().is_none_or(|k| k.contains(&e.body.kind()))
     }
 
     pub fn gap_matches(&self, g: &Gap) -> bool {
@@ -76,23 +61,14 @@ impl Query {
             ControlFlow::Continue(())
         };
         match self.container {
-            Some(c) => src
-                .reader
-                .for_each_container_event(c, self.since, self.until, &mut keep)?,
-            None => src
-                .reader
-                .for_each_event(self.since, self.until, &mut keep)?,
+            Some(c) => src.reader.for_each_container_event(c, self.since, self.until, &mut keep)?,
+            None => src.reader.for_each_event(self.since, self.until, &mut keep)?,
         }
         Ok(out)
     }
 
     pub fn gaps(&self, src: &Source) -> Result<Vec<Gap>> {
-        Ok(src
-            .reader
-            .gaps()?
-            .into_iter()
-            .filter(|g| self.gap_matches(g))
-            .collect())
+        Ok(src.reader.gaps()?.into_iter().filter(|g| self.gap_matches(g)).collect())
     }
 }
 
@@ -188,11 +164,7 @@ pub fn csv_record(v: &EventView<'_>) -> Vec<String> {
 fn detail(v: &EventView<'_>) -> String {
     use ctrail_common::record::Body;
     match &v.event.body {
-        Body::Exec(_) => v
-            .argv_line()
-            .filter(|a| !a.is_empty())
-            .or_else(|| v.exe())
-            .unwrap_or_default(),
+        Body::Exec(_) => v.argv_line().filter(|a| !a.is_empty()).or_else(|| v.exe()).unwrap_or_default(),
         Body::Fork(f) => format!("{} forked", f.comm),
         Body::Exit(x) => match (x.code(), x.signal()) {
             (Some(c), _) => format!("exit {c}"),
@@ -234,15 +206,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
             w.flush()?;
         }
         Format::Table => {
-            let mut t = table::new(&[
-                "TIME",
-                "TYPE",
-                "PID",
-                "PPID",
-                "CONTAINER",
-                "RUNTIME",
-                "DETAIL",
-            ]);
+            let mut t = table::new(&["TIME", "TYPE", "PID", "PPID", "CONTAINER", "RUNTIME", "DETAIL"]);
             for r in &rows {
                 match r {
                     Row::Event(e) => {
@@ -252,9 +216,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                             v.kind().to_string(),
                             e.proc.tgid.to_string(),
                             e.ppid.to_string(),
-                            v.container_id()
-                                .map(table::short_id)
-                                .unwrap_or_else(|| "-".into()),
+                            v.container_id().map(table::short_id).unwrap_or_else(|| "-".into()),
                             v.runtime().unwrap_or("-").to_string(),
                             detail(&v),
                         ]);
@@ -268,12 +230,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                             "-".into(),
                             "-".into(),
                             "-".into(),
-                            format!(
-                                "{} events lost until {} ({})",
-                                g.lost(),
-                                time::rfc3339(g.end),
-                                gv.reason()
-                            ),
+                            format!("{} events lost until {} ({})", g.lost(), time::rfc3339(g.end), gv.reason()),
                         ]);
                     }
                 }

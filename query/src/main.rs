@@ -33,7 +33,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
             || c.downcast_ref::<csv::Error>()
                 .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(e) if e.kind() == io::ErrorKind::BrokenPipe))
-            || c.downcast_ref::<serde_json::Error>().is_some_and(|e| e.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
     })
 }
 
@@ -67,15 +68,9 @@ fn generate(what: cli::Generate) -> Result<()> {
     let mut out = io::stdout().lock();
     match what {
         cli::Generate::Man => clap_mangen::Man::new(cmd).render(&mut out)?,
-        cli::Generate::Bash => {
-            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "ctrail", &mut out)
-        }
-        cli::Generate::Zsh => {
-            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "ctrail", &mut out)
-        }
-        cli::Generate::Fish => {
-            clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "ctrail", &mut out)
-        }
+        cli::Generate::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "ctrail", &mut out),
+        cli::Generate::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "ctrail", &mut out),
+        cli::Generate::Fish => clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "ctrail", &mut out),
     }
     Ok(())
 }

@@ -32,9 +32,7 @@ impl Source {
             .collect();
         hits.sort_by(|a, b| a.1.id.cmp(&b.1.id));
         match hits.len() {
-            0 => bail!(
-                "no container matches {wanted:?} in this store (`ctrail containers` lists them)"
-            ),
+            0 => bail!("no container matches {wanted:?} in this store (`ctrail containers` lists them)"),
             1 => Ok(hits[0]),
             _ => {
                 let list: Vec<String> = hits.iter().map(|(_, c)| c.id.clone()).collect();

@@ -24,23 +24,16 @@ pub fn parse_at(s: &str, now: &Zoned) -> Result<Nanos> {
         return to_nanos(ts);
     }
     if let Ok(dt) = t.parse::<civil::DateTime>() {
-        let z = dt
-            .to_zoned(now.time_zone().clone())
-            .with_context(|| format!("{t:?} in the local time zone"))?;
+        let z = dt.to_zoned(now.time_zone().clone()).with_context(|| format!("{t:?} in the local time zone"))?;
         return to_nanos(z.timestamp());
     }
     if let Ok(d) = t.parse::<civil::Date>() {
         let z = d.to_zoned(now.time_zone().clone())?;
         return to_nanos(z.timestamp());
     }
-    let span_text = lower
-        .strip_suffix("ago")
-        .map(str::trim_end)
-        .unwrap_or(&lower);
+    let span_text = lower.strip_suffix("ago").map(str::trim_end).unwrap_or(&lower);
     if let Ok(span) = span_text.parse::<jiff::Span>() {
-        let then = now
-            .checked_sub(span.abs())
-            .with_context(|| format!("{t:?} reaches too far back"))?;
+        let then = now.checked_sub(span.abs()).with_context(|| format!("{t:?} reaches too far back"))?;
         return to_nanos(then.timestamp());
     }
     bail!(
@@ -52,10 +45,7 @@ pub fn parse_at(s: &str, now: &Zoned) -> Result<Nanos> {
 /// The `[since, until)` window of a query; `until` before `since` is an error.
 pub fn window(since: Option<&str>, until: Option<&str>) -> Result<(Nanos, Nanos)> {
     let now = Zoned::now().with_time_zone(TimeZone::system());
-    let lo = since
-        .map(|s| parse_at(s, &now).context("--since"))
-        .transpose()?
-        .unwrap_or(0);
+    let lo = since.map(|s| parse_at(s, &now).context("--since")).transpose()?.unwrap_or(0);
     let hi = until
         .map(|s| parse_at(s, &now).context("--until"))
         .transpose()?
@@ -101,9 +91,6 @@ mod tests {
 
     #[test]
     fn formats_with_nanoseconds() {
-        assert_eq!(
-            rfc3339(1_795_960_800_000_000_042),
-            "2026-11-29T14:00:00.000000042Z"
-        );
+        assert_eq!(rfc3339(1_795_960_800_000_000_042), "2026-11-29T14:00:00.000000042Z");
     }
 }

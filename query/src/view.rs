@@ -17,10 +17,7 @@ pub struct EventView<'a> {
 
 impl<'a> EventView<'a> {
     pub fn new(event: &'a Event, containers: &'a Containers) -> Self {
-        EventView {
-            event,
-            container: event.container.and_then(|i| containers.get(&i)),
-        }
+        EventView { event, container: event.container.and_then(|i| containers.get(&i)) }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -48,12 +45,7 @@ impl<'a> EventView<'a> {
 
     pub fn argv(&self) -> Option<Vec<String>> {
         match &self.event.body {
-            Body::Exec(x) => Some(
-                x.argv
-                    .iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect(),
-            ),
+            Body::Exec(x) => Some(x.argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect()),
             _ => None,
         }
     }
@@ -62,20 +54,16 @@ impl<'a> EventView<'a> {
     /// cannot carry such bytes, and argv must come back exactly).
     pub fn argv_hex(&self) -> Option<Vec<String>> {
         match &self.event.body {
-            Body::Exec(x) if x.argv.iter().any(|a| std::str::from_utf8(a).is_err()) => Some(
-                x.argv
-                    .iter()
-                    .map(|a| a.iter().map(|b| format!("{b:02x}")).collect())
-                    .collect(),
-            ),
+            Body::Exec(x) if x.argv.iter().any(|a| std::str::from_utf8(a).is_err()) => {
+                Some(x.argv.iter().map(|a| a.iter().map(|b| format!("{b:02x}")).collect()).collect())
+            }
             _ => None,
         }
     }
 
     /// argv as one shell-like line for tables and CSV: arguments with spaces or quotes are quoted.
     pub fn argv_line(&self) -> Option<String> {
-        self.argv()
-            .map(|args| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
+        self.argv().map(|args| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
     }
 
     pub fn source(&self) -> Option<&'static str> {
@@ -90,10 +78,7 @@ impl<'a> EventView<'a> {
 }
 
 pub fn quote(a: &str) -> String {
-    if !a.is_empty()
-        && a.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-    {
+    if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
         a.to_string()
     } else {
         format!("'{}'", a.replace('\'', "'\\''"))

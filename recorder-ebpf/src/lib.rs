@@ -7,8 +7,7 @@
 #[repr(C, align(32))]
 struct Aligned<T: ?Sized>(T);
 
-static OBJECT: &Aligned<[u8]> =
-    &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/recorder.bpf.o")));
+static OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/recorder.bpf.o")));
 
 /// The BPF ELF object holding every program and map of the recorder.
 pub fn object() -> &'static [u8] {

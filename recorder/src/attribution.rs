@@ -47,13 +47,7 @@ pub struct Writeback {
 
 impl Attribution {
     pub fn new(host: Host, boot: u32) -> Self {
-        Attribution {
-            host,
-            boot,
-            procs: HashMap::new(),
-            by_cgroup: HashMap::new(),
-            by_namespaces: HashMap::new(),
-        }
+        Attribution { host, boot, procs: HashMap::new(), by_cgroup: HashMap::new(), by_namespaces: HashMap::new() }
     }
 
     pub fn boot(&self) -> u32 {
@@ -62,16 +56,9 @@ impl Attribution {
 
     /// The cgroup set of an exec as `/proc/PID/cgroup` would list it.
     fn cgroup_set(&self, exec: &Exec) -> CgroupSet {
-        let mut lines = vec![CgroupLine {
-            hierarchy_id: 0,
-            controllers: vec![],
-            path: exec.cgroups.v2_path.clone(),
-        }];
+        let mut lines = vec![CgroupLine { hierarchy_id: 0, controllers: vec![], path: exec.cgroups.v2_path.clone() }];
         if let (Some(v1), Some(path)) = (&self.host.v1, &exec.cgroups.v1_path) {
-            lines.push(CgroupLine {
-                path: path.clone(),
-                ..v1.line.clone()
-            });
+            lines.push(CgroupLine { path: path.clone(), ..v1.line.clone() });
         }
         CgroupSet { lines }
     }
@@ -94,25 +81,21 @@ impl Attribution {
             comm_before_exec: exec.comm_before.as_deref(),
             parent_comm: parent_comm.as_deref(),
         });
-        let mut index = verdict
-            .container_id
-            .clone()
-            .filter(|_| verdict.container)
-            .map(|id| {
-                register(Container {
-                    id,
-                    runtime: verdict.runtime,
-                    name: verdict.name.clone(),
-                    pod_uid: verdict.pod_uid.clone(),
-                    outer_id: verdict.outer_id.clone(),
-                    cgroup: verdict.cgroup.clone(),
-                    reason: verdict.reason.clone(),
-                    first_seen: now,
-                    last_seen: now,
-                    processes: 0,
-                    events: 0,
-                })
-            });
+        let mut index = verdict.container_id.clone().filter(|_| verdict.container).map(|id| {
+            register(Container {
+                id,
+                runtime: verdict.runtime,
+                name: verdict.name.clone(),
+                pod_uid: verdict.pod_uid.clone(),
+                outer_id: verdict.outer_id.clone(),
+                cgroup: verdict.cgroup.clone(),
+                reason: verdict.reason.clone(),
+                first_seen: now,
+                last_seen: now,
+                processes: 0,
+                events: 0,
+            })
+        });
         let ns_key = (exec.ns.pid, exec.ns.mnt);
         let own_ns = exec.ns.pid != self.host.ns[0] && exec.ns.mnt != self.host.ns[1];
         match index {
@@ -122,19 +105,9 @@ impl Attribution {
             None if own_ns => index = self.by_namespaces.get(&ns_key).copied(),
             _ => {}
         }
-        self.procs.insert(
-            key.tgid,
-            Proc {
-                key,
-                comm: exec.comm.clone(),
-                container: index,
-            },
-        );
+        self.procs.insert(key.tgid, Proc { key, comm: exec.comm.clone(), container: index });
 
-        let cg = CgKey {
-            cg2_id: exec.cgroups.v2_id,
-            cg1_id: exec.cgroups.v1_id,
-        };
+        let cg = CgKey { cg2_id: exec.cgroups.v2_id, cg1_id: exec.cgroups.v1_id };
         let previous = self.by_cgroup.get(&cg).map(|s| s.verdict.container);
         // The first verdict for a cgroup goes to the kernel; a later one only when it
         // turns a host cgroup into a container (a runtime reusing a cgroup).
@@ -153,20 +126,9 @@ impl Attribution {
 
     /// A new process: its parent's container, or the container its cgroup is known to be.
     pub fn on_fork(&mut self, key: ProcKey, ppid: u32, comm: &str, cg: CgKey) -> Option<u32> {
-        let by_cgroup = self
-            .by_cgroup
-            .get(&cg)
-            .filter(|s| s.verdict.container)
-            .and_then(|s| s.index);
+        let by_cgroup = self.by_cgroup.get(&cg).filter(|s| s.verdict.container).and_then(|s| s.index);
         let container = by_cgroup.or_else(|| self.procs.get(&ppid).and_then(|p| p.container));
-        self.procs.insert(
-            key.tgid,
-            Proc {
-                key,
-                comm: comm.to_string(),
-                container,
-            },
-        );
+        self.procs.insert(key.tgid, Proc { key, comm: comm.to_string(), container });
         container
     }
 

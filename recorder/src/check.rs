@@ -12,32 +12,19 @@ pub fn check() -> Result<ExitCode> {
     println!("kernel           {release}");
     println!(
         "BTF              {}",
-        if preflight::btf_present() {
-            "present (/sys/kernel/btf/vmlinux)"
-        } else {
-            "MISSING"
-        }
+        if preflight::btf_present() { "present (/sys/kernel/btf/vmlinux)" } else { "MISSING" }
     );
     println!(
         "privileges       {}",
-        if preflight::privileged() {
-            "ok"
-        } else {
-            "MISSING (need root or CAP_BPF+CAP_PERFMON)"
-        }
+        if preflight::privileged() { "ok" } else { "MISSING (need root or CAP_BPF+CAP_PERFMON)" }
     );
     let h = host::discover(ctrail_common::VERSION)?;
     let layout = match (&h.v2_mount, &h.v1) {
         (Some(m), None) => format!("pure cgroup v2 at {}", m.display()),
-        (Some(m), Some(v1)) => format!(
-            "hybrid: v2 at {}, v1 hierarchy recorded: {}",
-            m.display(),
-            v1.line.hierarchy_name()
-        ),
-        (None, Some(v1)) => format!(
-            "cgroup v1 only, hierarchy recorded: {}",
-            v1.line.hierarchy_name()
-        ),
+        (Some(m), Some(v1)) => {
+            format!("hybrid: v2 at {}, v1 hierarchy recorded: {}", m.display(), v1.line.hierarchy_name())
+        }
+        (None, Some(v1)) => format!("cgroup v1 only, hierarchy recorded: {}", v1.line.hierarchy_name()),
         (None, None) => "no cgroup mounts found".into(),
     };
     println!("cgroups          {layout}");
@@ -47,6 +34,7 @@ pub fn check() -> Result<ExitCode> {
     }
     preflight::raise_memlock();
     let probes = loader::load(&loader::Options {
+        attach: loader::Attach::Auto,
         self_tgid: std::process::id(),
         cg1_hierarchy: h.v1.as_ref().map(|v| v.hierarchy_id).unwrap_or(0),
         argv_max: wire::ARGV_DEFAULT,

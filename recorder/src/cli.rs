@@ -67,6 +67,15 @@ pub struct RunArgs {
     /// ... or when its oldest event is this many milliseconds old.
     #[arg(long, default_value_t = 100)]
     pub batch_ms: u64,
+    /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub attach: AttachArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AttachArg {
+    Auto,
+    RawTp,
 }
 
 fn parse_ring_kib(s: &str) -> Result<u32, String> {

@@ -46,10 +46,7 @@ pub fn decode(bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, Decod
             let mut at = size_of::<RawExec>();
             let mut take = |n: u32| -> Result<&[u8], DecodeError> {
                 let end = at + n as usize;
-                let s = bytes.get(at..end).ok_or(DecodeError::Tail {
-                    kind: "exec",
-                    len: bytes.len(),
-                })?;
+                let s = bytes.get(at..end).ok_or(DecodeError::Tail { kind: "exec", len: bytes.len() })?;
                 at = end;
                 Ok(s)
             };
@@ -106,13 +103,7 @@ pub fn decode(bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, Decod
         }
         wire::KIND_EXIT => {
             let x: RawExit = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-            Ok(Decoded::Exit(
-                h,
-                Exit {
-                    status: x.exit_code,
-                },
-                string(&x.comm),
-            ))
+            Ok(Decoded::Exit(h, Exit { status: x.exit_code }, string(&x.comm)))
         }
         other => Err(DecodeError::Kind(other)),
     }
@@ -124,10 +115,7 @@ mod tests {
 
     #[test]
     fn argv_keeps_empty_arguments_and_bytes() {
-        assert_eq!(
-            split_argv(b"a\0\0b c\0\xff\0"),
-            vec![b"a".to_vec(), vec![], b"b c".to_vec(), vec![0xff]]
-        );
+        assert_eq!(split_argv(b"a\0\0b c\0\xff\0"), vec![b"a".to_vec(), vec![], b"b c".to_vec(), vec![0xff]]);
         assert!(split_argv(b"").is_empty());
         // a truncated area has no final NUL: the last piece is kept as it is
         assert_eq!(split_argv(b"ab\0cd"), vec![b"ab".to_vec(), b"cd".to_vec()]);
@@ -152,22 +140,15 @@ mod tests {
         e.flags = flags::OLD_COMM;
         e.comm_old[..4].copy_from_slice(b"runc");
         // SAFETY: RawExec is Plain (repr(C) integers, no padding holes).
-        let head = unsafe {
-            std::slice::from_raw_parts((&e as *const RawExec).cast::<u8>(), size_of::<RawExec>())
-        };
+        let head = unsafe { std::slice::from_raw_parts((&e as *const RawExec).cast::<u8>(), size_of::<RawExec>()) };
         let mut bytes = head.to_vec();
         bytes.extend_from_slice(b"/bin/true/bin/x\0a\0/abc");
-        let Decoded::Exec(_, x) = decode(&bytes, None).unwrap() else {
-            panic!("not exec")
-        };
+        let Decoded::Exec(_, x) = decode(&bytes, None).unwrap() else { panic!("not exec") };
         assert_eq!(x.exe, b"/bin/true");
         assert_eq!(x.argv, vec![b"/bin/x".to_vec(), b"a".to_vec()]);
         assert_eq!(x.cgroups.v2_path, "/abc");
         assert_eq!(x.comm_before.as_deref(), Some("runc"));
         bytes.truncate(bytes.len() - 2);
-        assert!(matches!(
-            decode(&bytes, None),
-            Err(DecodeError::Tail { .. })
-        ));
+        assert!(matches!(decode(&bytes, None), Err(DecodeError::Tail { .. })));
     }
 }

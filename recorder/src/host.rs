@@ -37,10 +37,7 @@ pub struct Host {
 /// CLOCK_REALTIME minus CLOCK_BOOTTIME, in ns: adds to a boot-clock stamp to give wall time.
 pub fn wall_offset_ns() -> i64 {
     fn now(clock: libc::clockid_t) -> i128 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: clock_gettime writes into the timespec we own; both clocks always exist.
         unsafe { libc::clock_gettime(clock, &mut ts) };
         i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
@@ -53,10 +50,7 @@ pub fn wall_offset_ns() -> i64 {
 }
 
 pub fn boot_ns_now() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: as in wall_offset_ns.
     unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -67,17 +61,9 @@ pub fn boot_ns_now() -> u64 {
 /// runtime populates; a hierarchy in which PID 1 is not at the root is shared by the
 /// whole host (a per-job memory cgroup, say) and is a poor witness, so it comes last.
 pub fn choose_v1(pid1: &CgroupSet) -> Option<ChosenV1> {
-    let mut candidates: Vec<&CgroupLine> = pid1
-        .by_preference()
-        .into_iter()
-        .filter(|l| !l.is_v2())
-        .collect();
+    let mut candidates: Vec<&CgroupLine> = pid1.by_preference().into_iter().filter(|l| !l.is_v2()).collect();
     candidates.sort_by_key(|l| l.path != "/");
-    candidates.first().map(|l| ChosenV1 {
-        hierarchy_id: l.hierarchy_id,
-        line: (*l).clone(),
-        mount: None,
-    })
+    candidates.first().map(|l| ChosenV1 { hierarchy_id: l.hierarchy_id, line: (*l).clone(), mount: None })
 }
 
 /// cgroup mounts from /proc/self/mountinfo: (v2 mount, mount of each v1 hierarchy by its options).
@@ -96,10 +82,7 @@ fn cgroup_mounts() -> (Option<PathBuf>, Vec<(PathBuf, Vec<String>)>) {
         let superopts = r.nth(1).unwrap_or_default();
         match fstype {
             "cgroup2" if v2.is_none() => v2 = Some(PathBuf::from(mountpoint)),
-            "cgroup" => v1.push((
-                PathBuf::from(mountpoint),
-                superopts.split(',').map(str::to_string).collect(),
-            )),
+            "cgroup" => v1.push((PathBuf::from(mountpoint), superopts.split(',').map(str::to_string).collect())),
             _ => {}
         }
     }
@@ -108,10 +91,7 @@ fn cgroup_mounts() -> (Option<PathBuf>, Vec<(PathBuf, Vec<String>)>) {
 
 /// The cgroup id of a path: the inode of its directory (kernfs ids are inode numbers).
 pub fn cgroup_id(mount: Option<&Path>, path: &str) -> u64 {
-    mount
-        .and_then(|m| fs::metadata(m.join(path.trim_start_matches('/'))).ok())
-        .map(|m| m.ino())
-        .unwrap_or(0)
+    mount.and_then(|m| fs::metadata(m.join(path.trim_start_matches('/'))).ok()).map(|m| m.ino()).unwrap_or(0)
 }
 
 pub fn discover(ctrail_version: &str) -> Result<Host> {
@@ -119,17 +99,9 @@ pub fn discover(ctrail_version: &str) -> Result<Host> {
         .context("reading /proc/sys/kernel/random/boot_id")?
         .trim()
         .to_string();
-    let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let cgroups = fs::read_to_string("/proc/1/cgroup")
-        .ok()
-        .and_then(|t| CgroupSet::parse(&t).ok());
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let cgroups = fs::read_to_string("/proc/1/cgroup").ok().and_then(|t| CgroupSet::parse(&t).ok());
     let (v2_mount, v1_mounts) = cgroup_mounts();
     let v1 = cgroups.as_ref().and_then(choose_v1).map(|mut c| {
         c.mount = v1_mounts

@@ -12,8 +12,18 @@ use aya::{
 use ctrail_common::wire::{self, CgKey};
 use ctrail_recorder_ebpf::{globals, maps, object, programs as p};
 
+/// Which tracepoint flavour to use: normally tp_btf with raw_tp as the fallback; forcing
+/// raw_tp exercises the fallback path on kernels where tp_btf works (tests, odd kernels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Attach {
+    #[default]
+    Auto,
+    RawTp,
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub attach: Attach,
     pub self_tgid: u32,
     pub cg1_hierarchy: u32,
     pub argv_max: u32,
@@ -29,11 +39,7 @@ pub struct HooksUsed {
 
 impl HooksUsed {
     pub fn summary(&self) -> String {
-        self.entries
-            .iter()
-            .map(|(what, how)| format!("{what}={how}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.entries.iter().map(|(what, how)| format!("{what}={how}")).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -47,48 +53,34 @@ pub struct Probes {
 }
 
 fn attach_btf(bpf: &mut Ebpf, btf: &Btf, prog: &str, tp: &str) -> Result<()> {
-    let program: &mut BtfTracePoint = bpf
-        .program_mut(prog)
-        .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
-        .try_into()?;
-    program
-        .load(tp, btf)
-        .with_context(|| format!("loading {prog}"))?;
-    program
-        .attach()
-        .with_context(|| format!("attaching {prog}"))?;
+    let program: &mut BtfTracePoint =
+        bpf.program_mut(prog).ok_or_else(|| anyhow!("program {prog} missing from the object"))?.try_into()?;
+    program.load(tp, btf).with_context(|| format!("loading {prog}"))?;
+    program.attach().with_context(|| format!("attaching {prog}"))?;
     Ok(())
 }
 
 fn attach_raw(bpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
-    let program: &mut RawTracePoint = bpf
-        .program_mut(prog)
-        .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
-        .try_into()?;
+    let program: &mut RawTracePoint =
+        bpf.program_mut(prog).ok_or_else(|| anyhow!("program {prog} missing from the object"))?.try_into()?;
     program.load().with_context(|| format!("loading {prog}"))?;
-    program
-        .attach(tp)
-        .with_context(|| format!("attaching {prog}"))?;
+    program.attach(tp).with_context(|| format!("attaching {prog}"))?;
     Ok(())
 }
 
 /// tp_btf first (direct BTF access, cheapest), raw_tp where tp_btf fails.
-fn attach_either(
-    bpf: &mut Ebpf,
-    btf: &Btf,
-    btf_prog: &str,
-    raw_prog: &str,
-    tp: &str,
-) -> Result<String> {
+fn attach_either(bpf: &mut Ebpf, btf: &Btf, mode: Attach, progs: (&str, &str), tp: &str) -> Result<String> {
+    let (btf_prog, raw_prog) = progs;
+    if mode == Attach::RawTp {
+        return attach_raw(bpf, raw_prog, tp).map(|()| format!("raw_tp/{tp}"));
+    }
     match attach_btf(bpf, btf, btf_prog, tp) {
         Ok(()) => Ok(format!("tp_btf/{tp}")),
         Err(e_btf) => {
             tracing::info!("tp_btf/{tp} unavailable ({e_btf:#}); trying raw_tp");
             attach_raw(bpf, raw_prog, tp)
                 .map(|()| format!("raw_tp/{tp}"))
-                .map_err(|e_raw| {
-                    anyhow!("cannot attach {tp}: tp_btf: {e_btf:#}; raw_tp: {e_raw:#}")
-                })
+                .map_err(|e_raw| anyhow!("cannot attach {tp}: tp_btf: {e_btf:#}; raw_tp: {e_raw:#}"))
         }
     }
 }
@@ -100,34 +92,23 @@ fn ensure_tracefs() -> bool {
             return true;
         }
     }
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
-        .status();
+    let status = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"]).status();
     status.is_ok_and(|s| s.success()) && Path::new("/sys/kernel/tracing/events").is_dir()
 }
 
 fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Result<()> {
-    let program: &mut TracePoint = bpf
-        .program_mut(prog)
-        .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
-        .try_into()?;
+    let program: &mut TracePoint =
+        bpf.program_mut(prog).ok_or_else(|| anyhow!("program {prog} missing from the object"))?.try_into()?;
     program.load().with_context(|| format!("loading {prog}"))?;
-    program
-        .attach(category, name)
-        .with_context(|| format!("attaching {category}/{name}"))?;
+    program.attach(category, name).with_context(|| format!("attaching {category}/{name}"))?;
     Ok(())
 }
 
 /// The comm before exec is evidence, not essential: try the precise hook (6.10+), then
 /// the execve syscall tracepoints, and otherwise record without it.
-fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf) -> String {
-    if let Ok(how) = attach_either(
-        bpf,
-        btf,
-        p::PREPARE_EXEC_BTF,
-        p::PREPARE_EXEC_RAW,
-        "sched_prepare_exec",
-    ) {
+fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf, mode: Attach) -> String {
+    let progs = (p::PREPARE_EXEC_BTF, p::PREPARE_EXEC_RAW);
+    if let Ok(how) = attach_either(bpf, btf, mode, progs, "sched_prepare_exec") {
         return how;
     }
     if ensure_tracefs() {
@@ -135,22 +116,15 @@ fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf) -> String {
         let b = attach_tracepoint(bpf, p::ENTER_EXECVEAT, "syscalls", "sys_enter_execveat");
         match (a, b) {
             (Ok(()), Ok(())) => return "tracepoint/syscalls/sys_enter_execve{,at}".into(),
-            (a, b) => tracing::warn!(
-                "syscall tracepoints unavailable: {:?} {:?}",
-                a.err(),
-                b.err()
-            ),
+            (a, b) => tracing::warn!("syscall tracepoints unavailable: {:?} {:?}", a.err(), b.err()),
         }
     }
-    tracing::warn!(
-        "no hook for the comm before exec: runtimes will be named from cgroup paths only"
-    );
+    tracing::warn!("no hook for the comm before exec: runtimes will be named from cgroup paths only");
     "none".into()
 }
 
 pub fn load(opts: &Options) -> Result<Probes> {
-    let btf =
-        Btf::from_sys_fs().context("reading the kernel's BTF from /sys/kernel/btf/vmlinux")?;
+    let btf = Btf::from_sys_fs().context("reading the kernel's BTF from /sys/kernel/btf/vmlinux")?;
     let cpus = aya::util::nr_cpus().map_err(|(path, e)| anyhow!("reading {path}: {e}"))? as u32;
     let argv_max = opts.argv_max.min(wire::ARGV_MAX);
     let mut bpf = EbpfLoader::new()
@@ -166,54 +140,21 @@ pub fn load(opts: &Options) -> Result<Probes> {
 
     let mut hooks = HooksUsed::default();
     // The comm hook goes first so that no exec is seen without its chance of a comm.
-    hooks
-        .entries
-        .push(("comm_before_exec", attach_comm_before(&mut bpf, &btf)));
-    hooks.entries.push((
-        "exec",
-        attach_either(
-            &mut bpf,
-            &btf,
-            p::EXEC_BTF,
-            p::EXEC_RAW,
-            "sched_process_exec",
-        )?,
-    ));
-    hooks.entries.push((
-        "fork",
-        attach_either(
-            &mut bpf,
-            &btf,
-            p::FORK_BTF,
-            p::FORK_RAW,
-            "sched_process_fork",
-        )?,
-    ));
-    hooks.entries.push((
-        "exit",
-        attach_either(
-            &mut bpf,
-            &btf,
-            p::EXIT_BTF,
-            p::EXIT_RAW,
-            "sched_process_exit",
-        )?,
-    ));
+    let mode = opts.attach;
+    hooks.entries.push(("comm_before_exec", attach_comm_before(&mut bpf, &btf, mode)));
+    let exec = attach_either(&mut bpf, &btf, mode, (p::EXEC_BTF, p::EXEC_RAW), "sched_process_exec")?;
+    hooks.entries.push(("exec", exec));
+    let fork = attach_either(&mut bpf, &btf, mode, (p::FORK_BTF, p::FORK_RAW), "sched_process_fork")?;
+    hooks.entries.push(("fork", fork));
+    let exit = attach_either(&mut bpf, &btf, mode, (p::EXIT_BTF, p::EXIT_RAW), "sched_process_exit")?;
+    hooks.entries.push(("exit", exit));
 
-    let take = |bpf: &mut Ebpf, name: &str| {
-        bpf.take_map(name)
-            .ok_or_else(|| anyhow!("map {name} missing from the object"))
-    };
+    let take =
+        |bpf: &mut Ebpf, name: &str| bpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the object"));
     let ring = RingBuf::try_from(take(&mut bpf, maps::EVENTS)?)?;
     let verdicts = HashMap::try_from(take(&mut bpf, maps::VERDICTS)?)?;
     let counters = PerCpuArray::try_from(take(&mut bpf, maps::COUNTERS)?)?;
-    Ok(Probes {
-        bpf,
-        ring,
-        verdicts,
-        counters,
-        hooks,
-    })
+    Ok(Probes { bpf, ring, verdicts, counters, hooks })
 }
 
 /// Sums the per-CPU counters.

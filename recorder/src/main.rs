@@ -20,11 +20,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -38,9 +34,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
     match cli.command {
         cli::Command::Check => check::check(),
         cli::Command::Run(args) => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(run::run(args))?;
             Ok(ExitCode::SUCCESS)
         }

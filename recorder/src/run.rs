@@ -32,6 +32,10 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let t0 = Instant::now();
     let self_tgid = std::process::id();
     let probes = loader::load(&loader::Options {
+        attach: match args.attach {
+            crate::cli::AttachArg::Auto => loader::Attach::Auto,
+            crate::cli::AttachArg::RawTp => loader::Attach::RawTp,
+        },
         self_tgid,
         cg1_hierarchy: host.v1.as_ref().map(|v| v.hierarchy_id).unwrap_or(0),
         argv_max: args.argv_max,
@@ -39,13 +43,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
         ring_bytes: args.ring_kib * 1024,
     })?;
     let attached_boot_ns = host::boot_ns_now();
-    let loader::Probes {
-        bpf,
-        ring,
-        verdicts,
-        counters,
-        hooks,
-    } = probes;
+    let loader::Probes { bpf, ring, verdicts, counters, hooks } = probes;
 
     let running = snapshot::take(&host, attached_boot_ns, self_tgid);
     let settings = Settings {
@@ -56,27 +54,14 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
         v1_hierarchy: host.v1.as_ref().map(|v| v.line.hierarchy_name()),
         attached_boot_ns,
     };
-    let v1_desc = host
-        .v1
-        .as_ref()
-        .map(|v| v.line.hierarchy_name())
-        .unwrap_or_else(|| "none (pure cgroup v2)".into());
-    let worker = Worker::new(
-        store,
-        Attribution::new(host, boot),
-        verdicts,
-        counters,
-        settings,
-    );
+    let v1_desc = host.v1.as_ref().map(|v| v.line.hierarchy_name()).unwrap_or_else(|| "none (pure cgroup v2)".into());
+    let worker = Worker::new(store, Attribution::new(host, boot), verdicts, counters, settings);
     // Bounded: if the store falls behind, the reader blocks, the kernel ring fills, and
     // the kernel counts what it drops (a stored gap) instead of memory growing unbounded.
     let (tx, rx) = mpsc::sync_channel::<Msg>(1 << 16);
-    let handle = std::thread::Builder::new()
-        .name("ctrail-ingest".into())
-        .spawn(move || worker.run(rx))?;
+    let handle = std::thread::Builder::new().name("ctrail-ingest".into()).spawn(move || worker.run(rx))?;
     let snapshot_len = running.len();
-    tx.send(Msg::Snapshot(running))
-        .map_err(|_| anyhow!("ingest thread ended early"))?;
+    tx.send(Msg::Snapshot(running)).map_err(|_| anyhow!("ingest thread ended early"))?;
 
     // Handlers go in before "recording" is announced: a stop right after it must be orderly.
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -118,9 +103,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     }
     let _ = tx.send(Msg::Stop);
     drop(tx);
-    let totals = handle
-        .join()
-        .map_err(|_| anyhow!("ingest thread panicked"))?;
+    let totals = handle.join().map_err(|_| anyhow!("ingest thread panicked"))?;
     let k = totals.kernel;
     tracing::info!(
         "stopped: kernel emitted exec={} fork={} exit={}, lost exec={} fork={} exit={}, filtered={}; \

@@ -27,24 +27,16 @@ pub struct Running {
 }
 
 fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .map(str::trim)
+    status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
 }
 
 fn ids(status: &str, name: &str) -> (u32, u32) {
-    let mut it = status_field(status, name)
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0));
+    let mut it = status_field(status, name).unwrap_or_default().split_whitespace().map(|v| v.parse().unwrap_or(0));
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
 fn cap(status: &str, name: &str) -> u64 {
-    status_field(status, name)
-        .and_then(|v| u64::from_str_radix(v, 16).ok())
-        .unwrap_or(0)
+    status_field(status, name).and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0)
 }
 
 fn read_one(dir: &Path, host: &Host) -> Option<Running> {
@@ -53,9 +45,7 @@ fn read_one(dir: &Path, host: &Host) -> Option<Running> {
     let tgid: u32 = dir.file_name()?.to_str()?.parse().ok()?;
     let status = fs::read_to_string(dir.join("status")).unwrap_or_default();
     let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
-    let exe = fs::read_link(dir.join("exe"))
-        .map(|p| p.into_os_string().into_encoded_bytes())
-        .unwrap_or_default();
+    let exe = fs::read_link(dir.join("exe")).map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_default();
     let parent_start_ticks = procinfo::stat_of(ppid).map(|(_, _, t)| t).unwrap_or(0);
     let (uid, euid) = ids(&status, "Uid");
     let (gid, egid) = ids(&status, "Gid");
@@ -63,16 +53,10 @@ fn read_one(dir: &Path, host: &Host) -> Option<Running> {
         .and_then(|v| v.split_whitespace().last())
         .and_then(|v| v.parse().ok())
         .unwrap_or(tgid);
-    let loginuid = fs::read_to_string(dir.join("loginuid"))
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(u32::MAX);
+    let loginuid =
+        fs::read_to_string(dir.join("loginuid")).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(u32::MAX);
     let cgroups = procinfo::cgroups_of(dir);
-    let v2_path = cgroups
-        .as_ref()
-        .and_then(|c| c.v2())
-        .map(|l| l.path.clone())
-        .unwrap_or_else(|| "/".into());
+    let v2_path = cgroups.as_ref().and_then(|c| c.v2()).map(|l| l.path.clone()).unwrap_or_else(|| "/".into());
     let v1_path = match (&host.v1, &cgroups) {
         (Some(v1), Some(c)) => c.path_in(&v1.line).map(str::to_string),
         _ => None,
@@ -113,10 +97,7 @@ fn read_one(dir: &Path, host: &Host) -> Option<Running> {
                     (Some(v1), Some(p)) => host::cgroup_id(v1.mount.as_deref(), p),
                     _ => 0,
                 },
-                v1_hierarchy: v1_path
-                    .as_ref()
-                    .and(host.v1.as_ref())
-                    .map(|v| v.line.hierarchy_name()),
+                v1_hierarchy: v1_path.as_ref().and(host.v1.as_ref()).map(|v| v.line.hierarchy_name()),
                 v1_path,
                 truncated: false,
             },
@@ -131,11 +112,7 @@ pub fn take(host: &Host, before_boot_ns: u64, self_tgid: u32) -> Vec<Running> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
         .filter_map(|e| read_one(&e.path(), host))
         .filter(|r| r.start_ticks <= limit_ticks && r.tgid != self_tgid)
         .collect();

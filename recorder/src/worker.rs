@@ -120,9 +120,7 @@ impl Worker {
             let parent = ProcKey::from_ticks(boot, r.ppid, r.parent_start_ticks);
             let time = self.wall(key.start);
             let store = &mut self.store;
-            let (container, _) = self
-                .attribution
-                .on_exec(key, r.ppid, &r.exec, time, &mut |c| store.container(c));
+            let (container, _) = self.attribution.on_exec(key, r.ppid, &r.exec, time, &mut |c| store.container(c));
             self.totals.snapshot += 1;
             self.push(Event {
                 time,
@@ -154,14 +152,9 @@ impl Worker {
                 let time = self.wall(h.ts_boot_ns);
                 let store = &mut self.store;
                 let (container, writeback) =
-                    self.attribution
-                        .on_exec(key, h.ppid, &exec, time, &mut |c| store.container(c));
+                    self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| store.container(c));
                 if let Some(w) = writeback {
-                    let v = if w.container {
-                        wire::VERDICT_CONTAINER
-                    } else {
-                        wire::VERDICT_HOST
-                    };
+                    let v = if w.container { wire::VERDICT_CONTAINER } else { wire::VERDICT_HOST };
                     if let Err(e) = self.verdicts.insert(w.key, v, 0) {
                         tracing::warn!("cannot cache a verdict in the kernel: {e}");
                     }
@@ -171,20 +164,14 @@ impl Worker {
             Decoded::Fork(h, fork) => {
                 self.totals.received[1] += 1;
                 let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
-                let cg = CgKey {
-                    cg2_id: h.cgroup_id,
-                    cg1_id: h.cg1_id,
-                };
+                let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
                 let container = self.attribution.on_fork(key, h.ppid, &fork.comm, cg);
                 (h, Body::Fork(fork), container)
             }
             Decoded::Exit(h, exit, _comm) => {
                 self.totals.received[2] += 1;
                 let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
-                let cg = CgKey {
-                    cg2_id: h.cgroup_id,
-                    cg1_id: h.cg1_id,
-                };
+                let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
                 let container = self.attribution.on_exit(key, cg);
                 (h, Body::Exit(exit), container)
             }
@@ -207,16 +194,8 @@ impl Worker {
         let now = crate::host::boot_ns_now();
         let k = read_counters(&self.counters);
         self.totals.kernel = k;
-        let lost = [
-            k[counter::LOST_EXEC as usize],
-            k[counter::LOST_FORK as usize],
-            k[counter::LOST_EXIT as usize],
-        ];
-        let new: Vec<u64> = lost
-            .iter()
-            .zip(self.lost_seen)
-            .map(|(a, b)| a - b)
-            .collect();
+        let lost = [k[counter::LOST_EXEC as usize], k[counter::LOST_FORK as usize], k[counter::LOST_EXIT as usize]];
+        let new: Vec<u64> = lost.iter().zip(self.lost_seen).map(|(a, b)| a - b).collect();
         if new.iter().any(|&n| n > 0) {
             let gap = Gap {
                 start: self.wall(self.last_poll_boot_ns),
@@ -226,10 +205,7 @@ impl Worker {
                 lost_exit: new[2],
                 reason: GapReason::RingBufferFull,
             };
-            tracing::warn!(
-                "kernel dropped {} events (ring buffer full); stored as a gap",
-                gap.lost()
-            );
+            tracing::warn!("kernel dropped {} events (ring buffer full); stored as a gap", gap.lost());
             self.batch.gaps.push(gap);
             self.lost_seen = lost;
         }
@@ -249,20 +225,17 @@ impl Worker {
             Err(e) => {
                 self.totals.store_failures += 1;
                 tracing::error!("could not store {} events: {e}", self.batch.events.len());
-                let mut gap = self
-                    .batch
-                    .gaps
-                    .iter()
-                    .find(|g| matches!(g.reason, GapReason::StoreFailed(_)))
-                    .cloned()
-                    .unwrap_or(Gap {
-                        start: self.batch.events.first().map(|e| e.time).unwrap_or(0),
-                        end: 0,
-                        lost_exec: 0,
-                        lost_fork: 0,
-                        lost_exit: 0,
-                        reason: GapReason::StoreFailed(e.to_string()),
-                    });
+                let mut gap =
+                    self.batch.gaps.iter().find(|g| matches!(g.reason, GapReason::StoreFailed(_))).cloned().unwrap_or(
+                        Gap {
+                            start: self.batch.events.first().map(|e| e.time).unwrap_or(0),
+                            end: 0,
+                            lost_exec: 0,
+                            lost_fork: 0,
+                            lost_exit: 0,
+                            reason: GapReason::StoreFailed(e.to_string()),
+                        },
+                    );
                 for ev in &self.batch.events {
                     match ev.body.kind() {
                         EventKind::Exec => gap.lost_exec += 1,
@@ -272,16 +245,9 @@ impl Worker {
                     gap.end = gap.end.max(ev.time);
                 }
                 // Kernel-loss gaps in a failed batch are kept for the next try.
-                let kept: Vec<Gap> = self
-                    .batch
-                    .gaps
-                    .drain(..)
-                    .filter(|g| !matches!(g.reason, GapReason::StoreFailed(_)))
-                    .collect();
-                self.batch = Batch {
-                    events: Vec::new(),
-                    gaps: kept,
-                };
+                let kept: Vec<Gap> =
+                    self.batch.gaps.drain(..).filter(|g| !matches!(g.reason, GapReason::StoreFailed(_))).collect();
+                self.batch = Batch { events: Vec::new(), gaps: kept };
                 self.unstored = Some(gap);
                 self.batch_started = None;
                 return;
@@ -309,9 +275,7 @@ impl Worker {
                 self.poll_loss();
                 last_poll = Instant::now();
             }
-            let age_due = self
-                .batch_started
-                .is_some_and(|t| t.elapsed() >= self.settings.batch_age);
+            let age_due = self.batch_started.is_some_and(|t| t.elapsed() >= self.settings.batch_age);
             if self.batch.events.len() >= self.settings.batch_events || age_due {
                 self.commit();
             }

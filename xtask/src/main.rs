@@ -19,19 +19,13 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: {shown}");
-    let status = cmd
-        .current_dir(root())
-        .status()
-        .with_context(|| format!("starting {shown}"))?;
+    let status = cmd.current_dir(root()).status().with_context(|| format!("starting {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
@@ -39,17 +33,11 @@ fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null")]).status().is_ok_and(|s| s.success())
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// Debian packages, installed only when missing (apt-get update first: a fresh machine
@@ -58,32 +46,17 @@ fn apt(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()
-        .filter(|p| {
-            !Command::new("dpkg")
-                .args(["-s", p])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+        .filter(|p| !Command::new("dpkg").args(["-s", p]).output().is_ok_and(|o| o.status.success()))
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
     if !is_root() {
-        bail!(
-            "missing Debian packages {missing:?}: install them (apt-get install {})",
-            missing.join(" ")
-        );
+        bail!("missing Debian packages {missing:?}: install them (apt-get install {})", missing.join(" "));
     }
     run(Command::new("apt-get").args(["update", "-q"]))?;
     run(Command::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "-o",
-            "DPkg::Lock::Timeout=600",
-        ])
+        .args(["install", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=600"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
@@ -98,19 +71,9 @@ fn build_deps() -> Result<()> {
 
 fn record(args: &[String]) -> Result<()> {
     build_deps()?;
-    run(Command::new("cargo").args([
-        "build",
-        "--release",
-        "-p",
-        "ctrail-recorder",
-        "-p",
-        "ctrail",
-    ]))?;
+    run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
     let bin = root().join("target/release/ctrail-recorder");
-    eprintln!(
-        "xtask: starting {} (Ctrl-C stops it; query with target/release/ctrail)",
-        bin.display()
-    );
+    eprintln!("xtask: starting {} (Ctrl-C stops it; query with target/release/ctrail)", bin.display());
     let mut cmd = Command::new(&bin);
     cmd.arg("run").args(args);
     use std::os::unix::process::CommandExt;
@@ -127,34 +90,57 @@ fn test() -> Result<()> {
         // keeps apt's minute out of the tests' timing.
         run(Command::new("bash").args(["fixtures/containers/ctl.sh", "install"]))?;
     } else {
-        eprintln!(
-            "xtask: not root: the kernel and container tests will be skipped (CI runs them as root)"
-        );
+        eprintln!("xtask: not root: the kernel and container tests will be skipped (CI runs them as root)");
     }
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
     run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     // One test thread per binary where it matters is handled inside the tests (a lock
     // serialises recorders); binaries run one after another.
-    run(Command::new("cargo").args(["test", "--workspace"]))?;
+    let (passed, failed) = cargo_test()?;
     fuzz(30)?;
     eprintln!("xtask: test suite passed in {:.0?}", t0.elapsed());
+    // The closing line CI reads: the sum over every test binary.
+    println!("tests: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// `cargo test --workspace`, echoing its output and summing its `test result:` lines.
+fn cargo_test() -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: cargo test --workspace");
+    let mut child = Command::new("cargo")
+        .args(["test", "--workspace"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |what: &str| {
+                rest.split(';')
+                    .find_map(|p| p.trim().strip_suffix(what)?.trim().rsplit(' ').next()?.parse::<u64>().ok())
+            };
+            passed += count("passed").unwrap_or(0);
+            failed += count("failed").unwrap_or(0);
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        println!("tests: {passed} passed, {failed} failed");
+        bail!("cargo test failed ({status})");
+    }
+    Ok((passed, failed))
 }
 
 fn fuzz(seconds: u64) -> Result<()> {
     // cargo-fuzz needs a nightly toolchain (sanitizer flags); it is the one external tool.
-    if !Command::new("cargo")
-        .args(["+nightly", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    if !Command::new("cargo").args(["+nightly", "--version"]).output().is_ok_and(|o| o.status.success()) {
         bail!("fuzzing needs a nightly toolchain (rustup toolchain install nightly)");
     }
-    if !Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
+    if !Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success()) {
         run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     }
     let corpus = root().join("target/fuzz-corpus/cgroup_file");
@@ -164,14 +150,11 @@ fn fuzz(seconds: u64) -> Result<()> {
         let p = entry?.path();
         std::fs::copy(&p, corpus.join(p.file_name().expect("file name")))?;
     }
-    run(Command::new("cargo")
-        .args(["+nightly", "fuzz", "run", "cgroup_file"])
-        .arg(&corpus)
-        .args([
-            "--",
-            &format!("-max_total_time={seconds}"),
-            "-rss_limit_mb=2048",
-        ]))
+    run(Command::new("cargo").args(["+nightly", "fuzz", "run", "cgroup_file"]).arg(&corpus).args([
+        "--",
+        &format!("-max_total_time={seconds}"),
+        "-rss_limit_mb=2048",
+    ]))
 }
 
 fn bench() -> Result<()> {
@@ -183,14 +166,7 @@ fn vmlinux() -> Result<()> {
         apt(&["bpftool"])?;
     }
     let out = Command::new("bpftool")
-        .args([
-            "btf",
-            "dump",
-            "file",
-            "/sys/kernel/btf/vmlinux",
-            "format",
-            "c",
-        ])
+        .args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"])
         .output()
         .context("running bpftool")?;
     if !out.status.success() {
@@ -207,18 +183,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("record") => record(&args[1..]),
         Some("test") => test(),
-        Some("fuzz") => args
-            .get(1)
-            .map(|s| s.parse())
-            .transpose()
-            .map_err(Into::into)
-            .and_then(|s| fuzz(s.unwrap_or(60))),
+        Some("fuzz") => {
+            args.get(1).map(|s| s.parse()).transpose().map_err(Into::into).and_then(|s| fuzz(s.unwrap_or(60)))
+        }
         Some("bench") => bench(),
         Some("vmlinux") => vmlinux(),
         _ => {
-            eprintln!(
-                "usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux"
-            );
+            eprintln!("usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux");
             return ExitCode::from(2);
         }
     };

@@ -23,11 +23,7 @@ impl CgroupLine {
 
     /// A short name for messages: `v2`, `name=systemd`, `cpu,cpuacct`.
     pub fn hierarchy_name(&self) -> String {
-        if self.is_v2() {
-            "v2".to_string()
-        } else {
-            self.controllers.join(",")
-        }
+        if self.is_v2() { "v2".to_string() } else { self.controllers.join(",") }
     }
 
     pub fn has_controller(&self, name: &str) -> bool {
@@ -65,37 +61,19 @@ impl CgroupSet {
                 continue;
             }
             let mut parts = raw.splitn(3, ':');
-            let (Some(id), Some(ctl), Some(path)) = (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(ParseError::Shape {
-                    line: line_no,
-                    text: raw.to_string(),
-                });
+            let (Some(id), Some(ctl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(ParseError::Shape { line: line_no, text: raw.to_string() });
             };
             let hierarchy_id = id
                 .trim()
                 .parse::<u32>()
-                .map_err(|_| ParseError::HierarchyId {
-                    line: line_no,
-                    text: id.to_string(),
-                })?;
+                .map_err(|_| ParseError::HierarchyId { line: line_no, text: id.to_string() })?;
             let path = path.strip_suffix(" (deleted)").unwrap_or(path);
             if !path.starts_with('/') {
-                return Err(ParseError::Path {
-                    line: line_no,
-                    path: path.to_string(),
-                });
+                return Err(ParseError::Path { line: line_no, path: path.to_string() });
             }
-            let controllers = if ctl.is_empty() {
-                Vec::new()
-            } else {
-                ctl.split(',').map(str::to_string).collect()
-            };
-            lines.push(CgroupLine {
-                hierarchy_id,
-                controllers,
-                path: path.to_string(),
-            });
+            let controllers = if ctl.is_empty() { Vec::new() } else { ctl.split(',').map(str::to_string).collect() };
+            lines.push(CgroupLine { hierarchy_id, controllers, path: path.to_string() });
         }
         if lines.is_empty() {
             return Err(ParseError::Empty);
@@ -111,25 +89,12 @@ impl CgroupSet {
     /// on modern hosts), then `name=systemd` (what systemd-managed runtimes use on v1),
     /// then the controller hierarchies in a fixed order that runtimes always populate.
     pub fn by_preference(&self) -> Vec<&CgroupLine> {
-        const ORDER: [&str; 8] = [
-            "name=systemd",
-            "pids",
-            "cpu",
-            "memory",
-            "devices",
-            "freezer",
-            "blkio",
-            "cpuset",
-        ];
+        const ORDER: [&str; 8] = ["name=systemd", "pids", "cpu", "memory", "devices", "freezer", "blkio", "cpuset"];
         let rank = |l: &CgroupLine| -> usize {
             if l.is_v2() {
                 return 0;
             }
-            ORDER
-                .iter()
-                .position(|c| l.has_controller(c))
-                .map(|p| p + 1)
-                .unwrap_or(ORDER.len() + 1)
+            ORDER.iter().position(|c| l.has_controller(c)).map(|p| p + 1).unwrap_or(ORDER.len() + 1)
         };
         let mut v: Vec<&CgroupLine> = self.lines.iter().collect();
         v.sort_by_key(|l| rank(l));
@@ -151,17 +116,10 @@ mod tests {
 
     #[test]
     fn parses_hybrid() {
-        let s = CgroupSet::parse(
-            "9:name=systemd:/x\n4:memory:/process_api/ab\n2:cpu,cpuacct:/\n0::/x\n",
-        )
-        .unwrap();
+        let s = CgroupSet::parse("9:name=systemd:/x\n4:memory:/process_api/ab\n2:cpu,cpuacct:/\n0::/x\n").unwrap();
         assert_eq!(s.lines.len(), 4);
         assert_eq!(s.v2().unwrap().path, "/x");
-        let order: Vec<String> = s
-            .by_preference()
-            .iter()
-            .map(|l| l.hierarchy_name())
-            .collect();
+        let order: Vec<String> = s.by_preference().iter().map(|l| l.hierarchy_name()).collect();
         assert_eq!(order, ["v2", "name=systemd", "cpu,cpuacct", "memory"]);
     }
 
@@ -173,18 +131,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!(
-            CgroupSet::parse("hello"),
-            Err(ParseError::Shape { line: 1, .. })
-        ));
-        assert!(matches!(
-            CgroupSet::parse("x::/"),
-            Err(ParseError::HierarchyId { .. })
-        ));
-        assert!(matches!(
-            CgroupSet::parse("0::relative"),
-            Err(ParseError::Path { .. })
-        ));
+        assert!(matches!(CgroupSet::parse("hello"), Err(ParseError::Shape { line: 1, .. })));
+        assert!(matches!(CgroupSet::parse("x::/"), Err(ParseError::HierarchyId { .. })));
+        assert!(matches!(CgroupSet::parse("0::relative"), Err(ParseError::Path { .. })));
         assert_eq!(CgroupSet::parse("\n\n"), Err(ParseError::Empty));
     }
 }

@@ -99,15 +99,7 @@ impl NsEvidence {
     /// An inode of 0 means unknown.
     pub fn compare(own: &[u32; 7], host: &[u32; 7]) -> Self {
         let d = |i: usize| (own[i] != 0 && host[i] != 0).then(|| own[i] != host[i]);
-        NsEvidence {
-            pid: d(0),
-            mnt: d(1),
-            net: d(2),
-            uts: d(3),
-            ipc: d(4),
-            user: d(5),
-            cgroup: d(6),
-        }
+        NsEvidence { pid: d(0), mnt: d(1), net: d(2), uts: d(3), ipc: d(4), user: d(5), cgroup: d(6) }
     }
 
     fn own(&self) -> Vec<&'static str> {
@@ -205,15 +197,8 @@ fn relative<'p>(path: &'p str, host: Option<&str>) -> &'p str {
 
 pub fn classify(ev: &Evidence<'_>) -> Verdict {
     let lines = ev.cgroups.map(|c| c.by_preference()).unwrap_or_default();
-    let rel: Vec<(&CgroupLine, &str)> = lines
-        .iter()
-        .map(|l| {
-            (
-                *l,
-                relative(&l.path, ev.host_cgroups.and_then(|h| h.path_in(l))),
-            )
-        })
-        .collect();
+    let rel: Vec<(&CgroupLine, &str)> =
+        lines.iter().map(|l| (*l, relative(&l.path, ev.host_cgroups.and_then(|h| h.path_in(l))))).collect();
 
     let mut host_unit: Option<(String, &'static str, String)> = None;
     for (line, path) in &rel {
@@ -227,12 +212,7 @@ pub fn classify(ev: &Evidence<'_>) -> Verdict {
                     outer_id: m.outer_id,
                     name: m.name,
                     cgroup: Some(line.path.clone()),
-                    reason: format!(
-                        "{} path matches {} in cgroup {}",
-                        m.rule,
-                        line.path,
-                        line.hierarchy_name()
-                    ),
+                    reason: format!("{} path matches {} in cgroup {}", m.rule, line.path, line.hierarchy_name()),
                 };
             }
             PathMatch::HostUnit { rule, component } if host_unit.is_none() => {
@@ -258,10 +238,7 @@ pub fn classify(ev: &Evidence<'_>) -> Verdict {
         if leaf == "payload" {
             let name = comps.iter().rev().nth(1).map(|n| {
                 let n = n.strip_prefix("systemd-nspawn@").unwrap_or(n);
-                n.strip_suffix(".service")
-                    .or(n.strip_suffix(".scope"))
-                    .unwrap_or(n)
-                    .to_string()
+                n.strip_suffix(".service").or(n.strip_suffix(".scope")).unwrap_or(n).to_string()
             });
             return Verdict {
                 container: true,
@@ -282,10 +259,7 @@ pub fn classify(ev: &Evidence<'_>) -> Verdict {
         if host_unit.is_none() && (own_extra || comm_rt.is_some() || parent_rt.is_some()) {
             let runtime = comm_rt.or(parent_rt);
             let via = match (comm_rt, parent_rt) {
-                (Some(_), _) => format!(
-                    ", comm before exec {:?}",
-                    ev.comm_before_exec.unwrap_or_default()
-                ),
+                (Some(_), _) => format!(", comm before exec {:?}", ev.comm_before_exec.unwrap_or_default()),
                 (None, Some(_)) => format!(", parent {:?}", ev.parent_comm.unwrap_or_default()),
                 _ => String::new(),
             };
@@ -319,10 +293,7 @@ pub fn classify(ev: &Evidence<'_>) -> Verdict {
             own.join("+")
         )
     } else if own_core {
-        format!(
-            "host: own namespaces {} only; no container evidence",
-            own.join("+")
-        )
+        format!("host: own namespaces {} only; no container evidence", own.join("+"))
     } else if !ev.ns.known() {
         "host: no runtime pattern in the cgroup paths (namespaces unknown)".to_string()
     } else {
@@ -350,16 +321,8 @@ mod tests {
     #[test]
     fn unshare_is_host_even_with_own_pid_and_mnt() {
         let cg = CgroupSet::parse("0::/\n").unwrap();
-        let ns = NsEvidence {
-            pid: Some(true),
-            mnt: Some(true),
-            ..Default::default()
-        };
-        let v = classify(&Evidence {
-            cgroups: Some(&cg),
-            ns,
-            ..Default::default()
-        });
+        let ns = NsEvidence { pid: Some(true), mnt: Some(true), ..Default::default() };
+        let v = classify(&Evidence { cgroups: Some(&cg), ns, ..Default::default() });
         assert!(!v.container, "{v:?}");
         assert!(v.reason.contains("not a container"));
     }
@@ -367,10 +330,7 @@ mod tests {
     #[test]
     fn plain_runc_needs_namespaces() {
         let cg = CgroupSet::parse("0::/e2e-runc\n").unwrap();
-        let file_only = classify(&Evidence {
-            cgroups: Some(&cg),
-            ..Default::default()
-        });
+        let file_only = classify(&Evidence { cgroups: Some(&cg), ..Default::default() });
         assert!(!file_only.container);
         let v = classify(&Evidence {
             cgroups: Some(&cg),
@@ -387,12 +347,8 @@ mod tests {
     fn shared_memory_path_is_no_evidence() {
         let host = CgroupSet::parse("4:memory:/process_api/ab\n0::/\n").unwrap();
         let cg = CgroupSet::parse("4:memory:/process_api/ab\n0::/\n").unwrap();
-        let v = classify(&Evidence {
-            cgroups: Some(&cg),
-            host_cgroups: Some(&host),
-            ns: own_all(),
-            ..Default::default()
-        });
+        let v =
+            classify(&Evidence { cgroups: Some(&cg), host_cgroups: Some(&host), ns: own_all(), ..Default::default() });
         assert!(!v.container, "{v:?}");
     }
 
@@ -400,10 +356,7 @@ mod tests {
     fn runtime_names_round_trip() {
         for r in Runtime::ALL {
             assert_eq!(Runtime::parse(r.as_str()), Some(r));
-            assert_eq!(
-                serde_json::to_string(&r).unwrap(),
-                format!("\"{}\"", r.as_str())
-            );
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{}\"", r.as_str()));
         }
     }
 }

@@ -35,9 +35,7 @@ pub struct ContainerMatch {
 const CONTAINERD_NAMESPACES: [&str; 4] = ["default", "k8s.io", "buildkit", "nerdctl"];
 
 pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn scope_id<'a>(c: &'a str, prefix: &str) -> Option<&'a str> {
@@ -47,10 +45,7 @@ fn scope_id<'a>(c: &'a str, prefix: &str) -> Option<&'a str> {
 /// `kubepods-burstable-pod1234_5678.slice` -> `1234-5678`
 fn pod_uid_from_slice(c: &str) -> Option<String> {
     let rest = c.strip_suffix(".slice")?;
-    let at = rest
-        .rfind("-pod")
-        .map(|i| i + 4)
-        .or_else(|| rest.strip_prefix("pod").map(|_| 3))?;
+    let at = rest.rfind("-pod").map(|i| i + 4).or_else(|| rest.strip_prefix("pod").map(|_| 3))?;
     let uid = &rest[at..];
     (!uid.is_empty()).then(|| uid.replace('_', "-"))
 }
@@ -98,22 +93,13 @@ fn found(
     name: Option<String>,
     rule: &'static str,
 ) -> Option<ContainerMatch> {
-    Some(ContainerMatch {
-        runtime,
-        id: id.into(),
-        pod_uid,
-        name,
-        rule,
-        outer_id: None,
-    })
+    Some(ContainerMatch { runtime, id: id.into(), pod_uid, name, rule, outer_id: None })
 }
 
 fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
     let c = comps[i];
     let prev = i.checked_sub(1).map(|p| comps[p]);
-    let in_kubepods = comps[..i]
-        .iter()
-        .any(|p| *p == "kubepods" || p.starts_with("kubepods"));
+    let in_kubepods = comps[..i].iter().any(|p| *p == "kubepods" || p.starts_with("kubepods"));
 
     // Kubernetes, systemd driver: kubepods[-qos]-pod<uid>.slice/<runtime>-<id>.scope
     if let Some(p) = prev.filter(|p| p.starts_with("kubepods") && p.contains("pod")) {
@@ -123,13 +109,7 @@ fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
             ("docker-", Some(Runtime::Docker)),
         ] {
             if let Some(id) = scope_id(c, prefix).filter(|id| is_hex64(id)) {
-                return found(
-                    rt,
-                    id.to_string(),
-                    pod_uid_from_slice(p),
-                    None,
-                    "kubernetes pod (systemd driver)",
-                );
+                return found(rt, id.to_string(), pod_uid_from_slice(p), None, "kubernetes pod (systemd driver)");
             }
         }
     }
@@ -140,34 +120,16 @@ fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
             None => (None, c),
         };
         if is_hex64(id) {
-            return found(
-                rt,
-                id.to_string(),
-                Some(p.to_string()),
-                None,
-                "kubernetes pod (cgroupfs driver)",
-            );
+            return found(rt, id.to_string(), Some(p.to_string()), None, "kubernetes pod (cgroupfs driver)");
         }
     }
     if is_hex64(c) {
         match prev {
             Some("docker") => {
-                return found(
-                    Some(Runtime::Docker),
-                    c,
-                    None,
-                    None,
-                    "docker (cgroupfs driver)",
-                );
+                return found(Some(Runtime::Docker), c, None, None, "docker (cgroupfs driver)");
             }
             Some("actions_job") => {
-                return found(
-                    Some(Runtime::Docker),
-                    c,
-                    None,
-                    None,
-                    "GitHub Actions job container",
-                );
+                return found(Some(Runtime::Docker), c, None, None, "GitHub Actions job container");
             }
             Some("libpod_parent") => {
                 return found(Some(Runtime::Podman), c, None, None, "podman (cgroupfs)");
@@ -177,11 +139,7 @@ fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
     }
     for (prefix, rt, rule) in [
         ("docker-", Runtime::Docker, "docker (systemd driver)"),
-        (
-            "cri-containerd-",
-            Runtime::Containerd,
-            "containerd CRI (systemd driver)",
-        ),
+        ("cri-containerd-", Runtime::Containerd, "containerd CRI (systemd driver)"),
         ("crio-", Runtime::CriO, "cri-o (systemd driver)"),
         ("libpod-", Runtime::Podman, "podman (systemd driver)"),
         ("nerdctl-", Runtime::Containerd, "nerdctl (containerd)"),
@@ -191,13 +149,7 @@ fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
         }
     }
     if let Some(id) = c.strip_prefix("libpod-payload-").filter(|id| is_hex64(id)) {
-        return found(
-            Some(Runtime::Podman),
-            id,
-            None,
-            None,
-            "podman payload cgroup",
-        );
+        return found(Some(Runtime::Podman), id, None, None, "podman payload cgroup");
     }
     if let Some(id) = c.strip_prefix("libpod-").filter(|id| is_hex64(id)) {
         return found(Some(Runtime::Podman), id, None, None, "podman (cgroupfs)");
@@ -210,22 +162,10 @@ fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
     }
     // LXC and LXD
     if let Some(name) = c.strip_prefix("lxc.payload.").filter(|n| !n.is_empty()) {
-        return found(
-            Some(Runtime::Lxc),
-            name,
-            None,
-            Some(name.into()),
-            "lxc payload cgroup",
-        );
+        return found(Some(Runtime::Lxc), name, None, Some(name.into()), "lxc payload cgroup");
     }
     if matches!(prev, Some("lxc.payload") | Some("lxc")) && c != "lxc.pivot" && !c.is_empty() {
-        return found(
-            Some(Runtime::Lxc),
-            c,
-            None,
-            Some(c.into()),
-            "lxc container cgroup",
-        );
+        return found(Some(Runtime::Lxc), c, None, Some(c.into()), "lxc container cgroup");
     }
     // libvirt-lxc: machine-lxc\x2d<n>\x2d<name>.scope (systemd) or /machine/<name>.libvirt-lxc
     if let Some(rest) = scope_id(c, "machine-lxc\\x2d") {
@@ -234,68 +174,29 @@ fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
             _ => rest,
         };
         let name = unescape_unit(name);
-        return found(
-            Some(Runtime::LibvirtLxc),
-            name.clone(),
-            None,
-            Some(name),
-            "libvirt-lxc machine scope",
-        );
+        return found(Some(Runtime::LibvirtLxc), name.clone(), None, Some(name), "libvirt-lxc machine scope");
     }
     if let Some(name) = c.strip_suffix(".libvirt-lxc").filter(|n| !n.is_empty()) {
-        return found(
-            Some(Runtime::LibvirtLxc),
-            name,
-            None,
-            Some(name.into()),
-            "libvirt-lxc (cgroupfs)",
-        );
+        return found(Some(Runtime::LibvirtLxc), name, None, Some(name.into()), "libvirt-lxc (cgroupfs)");
     }
     // systemd-nspawn registered with machined
-    if let Some(name) = c
-        .strip_prefix("systemd-nspawn@")
-        .and_then(|r| r.strip_suffix(".service"))
-    {
+    if let Some(name) = c.strip_prefix("systemd-nspawn@").and_then(|r| r.strip_suffix(".service")) {
         let name = unescape_unit(name);
-        return found(
-            Some(Runtime::SystemdNspawn),
-            name.clone(),
-            None,
-            Some(name),
-            "systemd-nspawn service",
-        );
+        return found(Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "systemd-nspawn service");
     }
     if prev == Some("machine.slice")
         && let Some(name) = scope_id(c, "machine-").filter(|n| !n.starts_with("qemu"))
     {
         let name = unescape_unit(name);
-        return found(
-            Some(Runtime::SystemdNspawn),
-            name.clone(),
-            None,
-            Some(name),
-            "machined machine scope",
-        );
+        return found(Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "machined machine scope");
     }
     // Amazon ECS: /ecs/<task>/<container>
     if i == 2 && comps[0] == "ecs" && !c.is_empty() {
-        return found(
-            None,
-            c,
-            None,
-            Some(comps[1].into()),
-            "amazon ECS task container",
-        );
+        return found(None, c, None, Some(comps[1].into()), "amazon ECS task container");
     }
     // containerd with cgroupfs: /<namespace>/<id>
     if i == 1 && CONTAINERD_NAMESPACES.contains(&comps[0]) && !c.is_empty() {
-        return found(
-            Some(Runtime::Containerd),
-            c,
-            None,
-            None,
-            "containerd namespace cgroup",
-        );
+        return found(Some(Runtime::Containerd), c, None, None, "containerd namespace cgroup");
     }
     None
 }
@@ -320,14 +221,9 @@ pub fn match_path(path: &str) -> PathMatch {
         if let Some(rule) = host_unit(comps[i], prev) {
             // nspawn's supervisor sits beside the payload, inside the machine's unit: host side.
             let nspawn_supervisor = comps[i] == "supervisor"
-                && innermost.as_ref().is_some_and(|(at, f)| {
-                    *at + 1 == i && f.runtime == Some(Runtime::SystemdNspawn)
-                });
+                && innermost.as_ref().is_some_and(|(at, f)| *at + 1 == i && f.runtime == Some(Runtime::SystemdNspawn));
             if nspawn_supervisor {
-                return PathMatch::HostUnit {
-                    rule,
-                    component: comps[i].to_string(),
-                };
+                return PathMatch::HostUnit { rule, component: comps[i].to_string() };
             }
             // Inside a container, its own units (systemd in a container) are still the container.
             if innermost.is_none() && host.is_none() {
@@ -373,10 +269,7 @@ mod tests {
 
     #[test]
     fn conmon_is_host() {
-        assert!(matches!(
-            match_path(&format!("/machine.slice/libpod-conmon-{A}.scope")),
-            PathMatch::HostUnit { .. }
-        ));
+        assert!(matches!(match_path(&format!("/machine.slice/libpod-conmon-{A}.scope")), PathMatch::HostUnit { .. }));
     }
 
     #[test]

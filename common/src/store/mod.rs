@@ -30,9 +30,7 @@ pub enum StoreError {
     Missing(PathBuf),
     #[error("{path} is not a ctrail store: {detail}")]
     Foreign { path: PathBuf, detail: String },
-    #[error(
-        "{path} has store format {found}; this ctrail reads up to {FORMAT_VERSION}: upgrade ctrail"
-    )]
+    #[error("{path} has store format {found}; this ctrail reads up to {FORMAT_VERSION}: upgrade ctrail")]
     TooNew { path: PathBuf, found: u32 },
     #[error("{path} is in use by another process (a running recorder holds it)")]
     Locked { path: PathBuf },
@@ -65,15 +63,8 @@ impl StoreError {
 /// Creates the data directory (0700) if needed and tightens an existing one: the store
 /// holds command lines, and argv leaks secrets.
 pub fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
-    let io = |source| StoreError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io)?;
+    let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
     let file = dir.join(FILE_NAME);
     // Create the file ourselves so it is 0600 from its first byte; redb then initializes it.
@@ -82,15 +73,8 @@ pub fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
         .append(true)
         .mode(0o600)
         .open(&file)
-        .map_err(|source| StoreError::Io {
-            path: file.clone(),
-            source,
-        })?;
-    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).map_err(|source| {
-        StoreError::Io {
-            path: file.clone(),
-            source,
-        }
-    })?;
+        .map_err(|source| StoreError::Io { path: file.clone(), source })?;
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600))
+        .map_err(|source| StoreError::Io { path: file.clone(), source })?;
     Ok(file)
 }

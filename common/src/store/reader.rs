@@ -5,9 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use redb::{
-    ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-};
+use redb::{ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{FILE_NAME, FORMAT_VERSION, StoreError, schema::*};
 use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
@@ -34,39 +32,19 @@ impl StoreReader {
             redb::DatabaseError::Storage(redb::StorageError::Io(source))
                 if source.kind() != std::io::ErrorKind::InvalidData =>
             {
-                StoreError::Io {
-                    path: path.clone(),
-                    source,
-                }
+                StoreError::Io { path: path.clone(), source }
             }
-            other => StoreError::Foreign {
-                path: path.clone(),
-                detail: other.to_string(),
-            },
+            other => StoreError::Foreign { path: path.clone(), detail: other.to_string() },
         })?;
         let tx = db.begin_read().map_err(StoreError::db)?;
-        let foreign = |detail: &str| StoreError::Foreign {
-            path: path.clone(),
-            detail: detail.to_string(),
-        };
-        let meta = tx
-            .open_table(META)
-            .map_err(|_| foreign("no ctrail meta table"))?;
-        let magic = meta
-            .get("magic")
-            .map_err(StoreError::db)?
-            .map(|v| v.value().to_vec());
+        let foreign = |detail: &str| StoreError::Foreign { path: path.clone(), detail: detail.to_string() };
+        let meta = tx.open_table(META).map_err(|_| foreign("no ctrail meta table"))?;
+        let magic = meta.get("magic").map_err(StoreError::db)?.map(|v| v.value().to_vec());
         if magic.as_deref() != Some(MAGIC) {
             return Err(foreign("wrong magic in the meta table"));
         }
-        let v = meta
-            .get("format")
-            .map_err(StoreError::db)?
-            .map(|v| v.value().to_vec());
-        let found = v
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-            .unwrap_or(0);
+        let v = meta.get("format").map_err(StoreError::db)?.map(|v| v.value().to_vec());
+        let found = v.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
         if found > FORMAT_VERSION {
             return Err(StoreError::TooNew { path, found });
         }
@@ -139,10 +117,7 @@ impl StoreReader {
         let v = events
             .get((time, seq))
             .map_err(StoreError::db)?
-            .ok_or_else(|| StoreError::Decode {
-                what: "index",
-                detail: format!("event ({time}, {seq}) missing"),
-            })?;
+            .ok_or_else(|| StoreError::Decode { what: "index", detail: format!("event ({time}, {seq}) missing") })?;
         decode("event", v.value())
     }
 
@@ -156,10 +131,7 @@ impl StoreReader {
     ) -> Result<(), StoreError> {
         let events = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
         let idx = self.tx.open_table(BY_CONTAINER).map_err(StoreError::db)?;
-        for row in idx
-            .range((container, since, 0)..(container, until, 0))
-            .map_err(StoreError::db)?
-        {
+        for row in idx.range((container, since, 0)..(container, until, 0)).map_err(StoreError::db)? {
             let (k, _) = row.map_err(StoreError::db)?;
             let (_, time, seq) = k.value();
             if f(self.event_at(&events, time, seq)?).is_break() {
@@ -191,11 +163,7 @@ impl StoreReader {
         for row in idx.iter().map_err(StoreError::db)? {
             let (k, _) = row.map_err(StoreError::db)?;
             let (boot, t, start, _, _) = k.value();
-            if t == tgid
-                && out
-                    .last()
-                    .is_none_or(|l| (l.boot, l.start) != (boot, start))
-            {
+            if t == tgid && out.last().is_none_or(|l| (l.boot, l.start) != (boot, start)) {
                 out.push(ProcKey { boot, tgid, start });
             }
         }

@@ -37,8 +37,5 @@ pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
     bincode::serde::decode_from_slice(bytes, config())
         .map(|(v, _)| v)
-        .map_err(|e| StoreError::Decode {
-            what,
-            detail: e.to_string(),
-        })
+        .map_err(|e| StoreError::Decode { what, detail: e.to_string() })
 }

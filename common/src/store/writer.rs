@@ -44,10 +44,7 @@ impl StoreWriter {
         let path = prepare_dir(dir)?;
         let db = Database::create(&path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
-            other => StoreError::Foreign {
-                path: path.clone(),
-                detail: other.to_string(),
-            },
+            other => StoreError::Foreign { path: path.clone(), detail: other.to_string() },
         })?;
         let mut w = StoreWriter {
             db,
@@ -70,30 +67,17 @@ impl StoreWriter {
         let tx = self.db.begin_write().map_err(StoreError::db)?;
         {
             let mut meta = tx.open_table(META).map_err(StoreError::db)?;
-            let magic = meta
-                .get("magic")
-                .map_err(StoreError::db)?
-                .map(|v| v.value().to_vec());
+            let magic = meta.get("magic").map_err(StoreError::db)?.map(|v| v.value().to_vec());
             match magic {
                 None if meta.len().map_err(StoreError::db)? == 0 => {
                     meta.insert("magic", MAGIC).map_err(StoreError::db)?;
-                    meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
-                        .map_err(StoreError::db)?;
+                    meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice()).map_err(StoreError::db)?;
                 }
                 Some(m) if m == MAGIC => {
-                    let v = meta
-                        .get("format")
-                        .map_err(StoreError::db)?
-                        .map(|v| v.value().to_vec());
-                    let found = v
-                        .and_then(|b| b.try_into().ok())
-                        .map(u32::from_le_bytes)
-                        .unwrap_or(0);
+                    let v = meta.get("format").map_err(StoreError::db)?.map(|v| v.value().to_vec());
+                    let found = v.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
                     if found > FORMAT_VERSION {
-                        return Err(StoreError::TooNew {
-                            path: self.path.clone(),
-                            found,
-                        });
+                        return Err(StoreError::TooNew { path: self.path.clone(), found });
                     }
                 }
                 _ => {
@@ -113,9 +97,7 @@ impl StoreWriter {
                 .iter()
                 .map_err(StoreError::db)?
                 .map(|r| r.map(|(k, _)| k.value().1))
-                .try_fold(0u64, |m, s| -> Result<u64, redb::StorageError> {
-                    Ok(m.max(s? + 1))
-                });
+                .try_fold(0u64, |m, s| -> Result<u64, redb::StorageError> { Ok(m.max(s? + 1)) });
             self.next_seq = last_seq.map_err(StoreError::db)?;
             let containers = tx.open_table(CONTAINERS).map_err(StoreError::db)?;
             for row in containers.iter().map_err(StoreError::db)? {
@@ -123,10 +105,7 @@ impl StoreWriter {
                 let c: Container = decode("container", v.value())?;
                 let idx = k.value();
                 if idx as usize != self.containers.len() {
-                    return Err(StoreError::Decode {
-                        what: "container",
-                        detail: format!("index {idx} out of order"),
-                    });
+                    return Err(StoreError::Decode { what: "container", detail: format!("index {idx} out of order") });
                 }
                 self.container_index.insert(c.id.clone(), idx);
                 self.containers.push(c);
@@ -152,9 +131,7 @@ impl StoreWriter {
                 next = next.max(k.value() + 1);
             }
             let idx = found.unwrap_or(next);
-            boots
-                .insert(idx, encode(info)?.as_slice())
-                .map_err(StoreError::db)?;
+            boots.insert(idx, encode(info)?.as_slice()).map_err(StoreError::db)?;
             idx
         };
         tx.commit().map_err(StoreError::db)?;
@@ -218,33 +195,24 @@ impl StoreWriter {
             let mut by_proc = tx.open_table(BY_PROC).map_err(StoreError::db)?;
             let mut by_container = tx.open_table(BY_CONTAINER).map_err(StoreError::db)?;
             for e in &batch.events {
-                events
-                    .insert((e.time, seq), encode(e)?.as_slice())
-                    .map_err(StoreError::db)?;
+                events.insert((e.time, seq), encode(e)?.as_slice()).map_err(StoreError::db)?;
                 let p = e.proc;
-                by_proc
-                    .insert((p.boot, p.tgid, p.start, e.time, seq), ())
-                    .map_err(StoreError::db)?;
+                by_proc.insert((p.boot, p.tgid, p.start, e.time, seq), ()).map_err(StoreError::db)?;
                 if let Some(c) = e.container {
-                    by_container
-                        .insert((c, e.time, seq), ())
-                        .map_err(StoreError::db)?;
+                    by_container.insert((c, e.time, seq), ()).map_err(StoreError::db)?;
                 }
                 seq += 1;
             }
             let mut gaps = tx.open_table(GAPS).map_err(StoreError::db)?;
             for g in &batch.gaps {
-                gaps.insert((g.start, seq), encode(g)?.as_slice())
-                    .map_err(StoreError::db)?;
+                gaps.insert((g.start, seq), encode(g)?.as_slice()).map_err(StoreError::db)?;
                 seq += 1;
             }
             let mut containers = tx.open_table(CONTAINERS).map_err(StoreError::db)?;
             let mut ids = tx.open_table(CONTAINER_IDS).map_err(StoreError::db)?;
             for &idx in &self.dirty {
                 let c = &self.containers[idx as usize];
-                containers
-                    .insert(idx, encode(c)?.as_slice())
-                    .map_err(StoreError::db)?;
+                containers.insert(idx, encode(c)?.as_slice()).map_err(StoreError::db)?;
                 ids.insert(c.id.as_str(), idx).map_err(StoreError::db)?;
             }
         }

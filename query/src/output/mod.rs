@@ -9,11 +9,5 @@ use crate::cli::Format;
 
 /// Table on a terminal, JSON Lines otherwise, unless asked.
 pub fn resolve(format: Option<Format>) -> Format {
-    format.unwrap_or_else(|| {
-        if std::io::stdout().is_terminal() {
-            Format::Table
-        } else {
-            Format::Json
-        }
-    })
+    format.unwrap_or_else(|| if std::io::stdout().is_terminal() { Format::Table } else { Format::Json })
 }

@@ -10,9 +10,5 @@ pub fn new(header: &[&str]) -> Table {
 
 /// The first 12 characters of an ID, as docker shows it (tables only: JSON and CSV keep it whole).
 pub fn short_id(id: &str) -> String {
-    if ctrail_common::classify::is_hex64(id) {
-        id[..12].to_string()
-    } else {
-        id.to_string()
-    }
+    if ctrail_common::classify::is_hex64(id) { id[..12].to_string() } else { id.to_string() }
 }

@@ -27,33 +27,18 @@ fn events_json_contract() {
             assert!(r.get(k).is_some() || r["type"] == "gap", "no {k} in {r}");
         }
         let t = r["time"].as_str().unwrap();
-        assert!(
-            t.ends_with('Z') && t.len() == "2026-11-29T14:00:00.000000000Z".len(),
-            "{t}"
-        );
+        assert!(t.ends_with('Z') && t.len() == "2026-11-29T14:00:00.000000000Z".len(), "{t}");
     }
-    let exec = rows
-        .iter()
-        .find(|r| r["type"] == "exec" && r["argv"][0] == "/bin/sh")
-        .unwrap();
-    assert_eq!(
-        exec["argv"],
-        serde_json::json!(["/bin/sh", "-c", "exit 7", "it's quoted"])
-    );
+    let exec = rows.iter().find(|r| r["type"] == "exec" && r["argv"][0] == "/bin/sh").unwrap();
+    assert_eq!(exec["argv"], serde_json::json!(["/bin/sh", "-c", "exit 7", "it's quoted"]));
     assert_eq!(exec["container_id"], DOCKER_ID);
     assert_eq!(exec["runtime"], "docker");
     assert_eq!(exec["exe"], "/bin/sh");
     assert_eq!(exec["uid"], 0);
     assert_eq!(exec["cap_effective"], "00000000a80425fb");
     let exits: Vec<_> = rows.iter().filter(|r| r["type"] == "exit").collect();
-    assert_eq!(
-        (exits[0]["exit_code"].clone(), exits[0]["signal"].clone()),
-        (7.into(), serde_json::Value::Null)
-    );
-    assert_eq!(
-        (exits[1]["exit_code"].clone(), exits[1]["signal"].clone()),
-        (serde_json::Value::Null, 9.into())
-    );
+    assert_eq!((exits[0]["exit_code"].clone(), exits[0]["signal"].clone()), (7.into(), serde_json::Value::Null));
+    assert_eq!((exits[1]["exit_code"].clone(), exits[1]["signal"].clone()), (serde_json::Value::Null, 9.into()));
     let gap = rows.iter().find(|r| r["type"] == "gap").unwrap();
     assert_eq!(gap["lost"], 4);
     assert!(gap["start"].is_string() && gap["end"].is_string());
@@ -76,25 +61,12 @@ fn filters_container_prefix_pid_type_time_host() {
     assert_eq!(count(&["--container", DOCKER_ID2]).1, 2 + 1);
     let (code, _, err) = count(&["--container", "aa11bb"]);
     assert_eq!(code, Some(2));
-    assert!(
-        err.contains("ambiguous") && err.contains(DOCKER_ID) && err.contains(DOCKER_ID2),
-        "{err}"
-    );
+    assert!(err.contains("ambiguous") && err.contains(DOCKER_ID) && err.contains(DOCKER_ID2), "{err}");
     let (code, _, err) = count(&["--container", "ffff"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no container matches"), "{err}");
     // PID 200 was two processes: both come back, each with its own start time.
-    let o = ctrail(&[
-        "events",
-        "--data-dir",
-        &dd,
-        "--format",
-        "json",
-        "--pid",
-        "200",
-        "--type",
-        "exec",
-    ]);
+    let o = ctrail(&["events", "--data-dir", &dd, "--format", "json", "--pid", "200", "--type", "exec"]);
     let rows = json_lines(&o);
     assert_eq!(rows.len(), 2);
     assert_ne!(rows[0]["process_start"], rows[1]["process_start"]);
@@ -103,15 +75,7 @@ fn filters_container_prefix_pid_type_time_host() {
     assert_eq!(count(&["--host", "--type", "exec"]).1, 2);
     // --until is inclusive: the exec at exactly 14:00:02 is in.
     assert_eq!(
-        count(&[
-            "--since",
-            "2026-11-29T14:00:01Z",
-            "--until",
-            "2026-11-29T14:00:02Z",
-            "--type",
-            "exec,fork"
-        ])
-        .1,
+        count(&["--since", "2026-11-29T14:00:01Z", "--until", "2026-11-29T14:00:02Z", "--type", "exec,fork"]).1,
         3
     );
 }
@@ -119,13 +83,7 @@ fn filters_container_prefix_pid_type_time_host() {
 #[test]
 fn nothing_found_is_exit_1_and_quiet() {
     let d = store();
-    let o = ctrail(&[
-        "events",
-        "--data-dir",
-        &data(&d),
-        "--since",
-        "2030-01-01T00:00:00Z",
-    ]);
+    let o = ctrail(&["events", "--data-dir", &data(&d), "--since", "2030-01-01T00:00:00Z"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty() && o.stderr.is_empty());
 }
@@ -135,34 +93,11 @@ fn bad_input_is_one_line_and_exit_2() {
     let d = store();
     let dd = data(&d);
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["events", "--data-dir", &dd, "--since", "half past nine"],
-            "cannot read",
-        ),
-        (
-            vec![
-                "events",
-                "--data-dir",
-                &dd,
-                "--since",
-                "1h ago",
-                "--until",
-                "2h ago",
-            ],
-            "--until is before --since",
-        ),
-        (
-            vec!["events", "--data-dir", "/nonexistent/ctrail"],
-            "no ctrail store in /nonexistent/ctrail",
-        ),
-        (
-            vec!["events", "--data-dir", &dd, "--format", "yaml"],
-            "invalid value",
-        ),
-        (
-            vec!["events", "--data-dir", &dd, "--type", "bogus"],
-            "unknown event type",
-        ),
+        (vec!["events", "--data-dir", &dd, "--since", "half past nine"], "cannot read"),
+        (vec!["events", "--data-dir", &dd, "--since", "1h ago", "--until", "2h ago"], "--until is before --since"),
+        (vec!["events", "--data-dir", "/nonexistent/ctrail"], "no ctrail store in /nonexistent/ctrail"),
+        (vec!["events", "--data-dir", &dd, "--format", "yaml"], "invalid value"),
+        (vec!["events", "--data-dir", &dd, "--type", "bogus"], "unknown event type"),
     ];
     for (args, want) in cases {
         let o = ctrail(&args);
@@ -172,18 +107,10 @@ fn bad_input_is_one_line_and_exit_2() {
     }
     // A foreign file where the store should be.
     let foreign = tempfile::tempdir().unwrap();
-    std::fs::write(
-        foreign.path().join("ctrail.redb"),
-        b"not a database at all, just text",
-    )
-    .unwrap();
+    std::fs::write(foreign.path().join("ctrail.redb"), b"not a database at all, just text").unwrap();
     let o = ctrail(&["events", "--data-dir", foreign.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("is not a ctrail store"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("is not a ctrail store"), "{}", stderr(&o));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
 
@@ -194,10 +121,7 @@ fn containers_json_contract() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rows = json_lines(&o);
     assert_eq!(rows.len(), 2);
-    let c = rows
-        .iter()
-        .find(|r| r["container_id"] == DOCKER_ID)
-        .unwrap();
+    let c = rows.iter().find(|r| r["container_id"] == DOCKER_ID).unwrap();
     assert_eq!(c["runtime"], "docker");
     assert_eq!(c["first_seen"], "2026-11-29T14:00:01.000000000Z");
     assert_eq!(c["last_seen"], "2026-11-29T14:00:01.000000002Z");
@@ -222,12 +146,9 @@ fn closed_pipe_is_not_an_error() {
 
 #[test]
 fn man_page_and_completions() {
-    for (what, needle) in [
-        ("man", ".TH ctrail"),
-        ("bash", "_ctrail()"),
-        ("zsh", "#compdef ctrail"),
-        ("fish", "complete -c ctrail"),
-    ] {
+    for (what, needle) in
+        [("man", ".TH ctrail"), ("bash", "_ctrail()"), ("zsh", "#compdef ctrail"), ("fish", "complete -c ctrail")]
+    {
         let o = ctrail(&["--generate", what]);
         assert_eq!(o.status.code(), Some(0));
         assert!(stdout(&o).contains(needle), "{what}");

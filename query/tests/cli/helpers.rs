@@ -9,8 +9,7 @@ use std::{
 use ctrail_common::{
     classify::Runtime,
     record::{
-        Body, BootInfo, Caps, Cgroups, Container, Event, Exec, Exit, Fork, Gap, GapReason,
-        Namespaces, ProcKey, Source,
+        Body, BootInfo, Caps, Cgroups, Container, Event, Exec, Exit, Fork, Gap, GapReason, Namespaces, ProcKey, Source,
     },
     store::{Batch, StoreWriter},
 };
@@ -23,22 +22,13 @@ pub fn ctrail_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ctrail"))
         .args(args)
         .env_remove("CTRAIL_DATA_DIR")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run ctrail");
     if let Some(bytes) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(bytes)
-            .expect("write stdin");
+        child.stdin.take().expect("stdin").write_all(bytes).expect("write stdin");
     }
     child.wait_with_output().expect("wait ctrail")
 }
@@ -52,10 +42,7 @@ pub fn stderr(o: &Output) -> String {
 }
 
 pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    stdout(o).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
 }
 
 /// 2026-11-29T14:00:00Z
@@ -69,13 +56,7 @@ pub fn exec(argv: &[&str], cgroup: &str) -> Box<Exec> {
         source: Source::Kernel,
         ns_pid: 1,
         old_tid: 0,
-        comm: argv[0]
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(15)
-            .collect(),
+        comm: argv[0].rsplit('/').next().unwrap_or_default().chars().take(15).collect(),
         comm_before: Some("runc:[2:INIT]".into()),
         exe: argv[0].as_bytes().to_vec(),
         argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -86,18 +67,9 @@ pub fn exec(argv: &[&str], cgroup: &str) -> Box<Exec> {
         euid: 0,
         egid: 0,
         loginuid: u32::MAX,
-        caps: Caps {
-            effective: 0xa80425fb,
-            permitted: 0xa80425fb,
-            inheritable: 0,
-            bounding: 0xa80425fb,
-            ambient: 0,
-        },
+        caps: Caps { effective: 0xa80425fb, permitted: 0xa80425fb, inheritable: 0, bounding: 0xa80425fb, ambient: 0 },
         ns: Namespaces::default(),
-        cgroups: Cgroups {
-            v2_path: cgroup.into(),
-            ..Default::default()
-        },
+        cgroups: Cgroups { v2_path: cgroup.into(), ..Default::default() },
     })
 }
 
@@ -154,45 +126,13 @@ pub fn sample_store(dir: &Path) {
             a,
             100,
             Some(c1),
-            Body::Fork(Fork {
-                ns_pid: 1,
-                comm: "sh".into(),
-                ns: Namespaces::default(),
-                cgroup_v2_id: 7,
-            }),
+            Body::Fork(Fork { ns_pid: 1, comm: "sh".into(), ns: Namespaces::default(), cgroup_v2_id: 7 }),
         ),
-        ev(
-            SEC + 1,
-            a,
-            100,
-            Some(c1),
-            Body::Exec(exec(
-                &["/bin/sh", "-c", "exit 7", "it's quoted"],
-                "/docker/x",
-            )),
-        ),
-        ev(
-            SEC + 2,
-            a,
-            100,
-            Some(c1),
-            Body::Exit(Exit { status: 7 << 8 }),
-        ),
-        ev(
-            2 * SEC,
-            b,
-            100,
-            Some(c2),
-            Body::Exec(exec(&["/usr/bin/sleep", "100"], "/docker/y")),
-        ),
+        ev(SEC + 1, a, 100, Some(c1), Body::Exec(exec(&["/bin/sh", "-c", "exit 7", "it's quoted"], "/docker/x"))),
+        ev(SEC + 2, a, 100, Some(c1), Body::Exit(Exit { status: 7 << 8 })),
+        ev(2 * SEC, b, 100, Some(c2), Body::Exec(exec(&["/usr/bin/sleep", "100"], "/docker/y"))),
         ev(3 * SEC, b, 100, Some(c2), Body::Exit(Exit { status: 9 })),
-        ev(
-            5 * SEC,
-            reused,
-            100,
-            None,
-            Body::Exec(exec(&["/usr/bin/top"], "/")),
-        ),
+        ev(5 * SEC, reused, 100, None, Body::Exec(exec(&["/usr/bin/top"], "/"))),
     ];
     let gaps = vec![Gap {
         start: T0 + 4 * SEC,

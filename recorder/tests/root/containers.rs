@@ -20,12 +20,7 @@ fn ctl() -> PathBuf {
 }
 
 fn ctl_run(args: &[&str]) -> String {
-    let out = Command::new("bash")
-        .arg(ctl())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ctl.sh");
+    let out = Command::new("bash").arg(ctl()).args(args).stdin(Stdio::null()).output().expect("run ctl.sh");
     assert!(
         out.status.success(),
         "ctl.sh {args:?} failed ({}):\n{}{}",
@@ -66,23 +61,14 @@ struct Row {
     problems: Vec<String>,
 }
 
-fn check(
-    s: &Stored,
-    e: &Event,
-    want_id: Option<&str>,
-    want_rt: Option<&str>,
-    what: &str,
-    row: &mut Row,
-) {
+fn check(s: &Stored, e: &Event, want_id: Option<&str>, want_rt: Option<&str>, what: &str, row: &mut Row) {
     let c = s.container_of(e);
     let got_id = c.map(|c| c.id.as_str());
     let got_rt = c.and_then(|c| c.runtime).map(|r| r.as_str());
     if got_id == want_id && got_rt == want_rt {
         row.found += 1;
     } else {
-        row.problems.push(format!(
-            "{what}: want {want_id:?}/{want_rt:?}, got {got_id:?}/{got_rt:?}"
-        ));
+        row.problems.push(format!("{what}: want {want_id:?}/{want_rt:?}, got {got_id:?}/{got_rt:?}"));
     }
 }
 
@@ -101,18 +87,10 @@ fn every_runtime_is_recorded_and_attributed() {
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            (
-                f[0].to_string(),
-                f[1].parse().expect("pid"),
-                f[2].to_string(),
-            )
+            (f[0].to_string(), f[1].parse().expect("pid"), f[2].to_string())
         })
         .collect();
-    assert_eq!(
-        started.len(),
-        9,
-        "all eight containers and the unshare process started:\n{up}"
-    );
+    assert_eq!(started.len(), 9, "all eight containers and the unshare process started:\n{up}");
     let mut once_ids = Vec::new();
     for (rt, _, _) in &started {
         ctl_run(&["exec", rt, "/bin/true", &format!("ctrail-e2e-exec-{rt}")]);
@@ -126,44 +104,19 @@ fn every_runtime_is_recorded_and_attributed() {
     for ((rt, pid, id), once_id) in started.iter().zip(&once_ids) {
         let want_rt = expected_runtime(rt);
         let want_id = |id: &str| (want_rt.is_some()).then(|| id.to_string());
-        let mut row = Row {
-            runtime: rt.clone(),
-            id: id.clone(),
-            expected: 0,
-            found: 0,
-            problems: Vec::new(),
-        };
+        let mut row = Row { runtime: rt.clone(), id: id.clone(), expected: 0, found: 0, problems: Vec::new() };
         // 1. the long-lived container's entrypoint exec
         row.expected += 1;
-        match s
-            .events
-            .iter()
-            .find(|e| e.proc.tgid == *pid && matches!(e.body, Body::Exec(_)))
-        {
-            Some(e) => check(
-                &s,
-                e,
-                want_id(id).as_deref(),
-                want_rt,
-                "entrypoint",
-                &mut row,
-            ),
-            None => row
-                .problems
-                .push(format!("no exec for the entrypoint pid {pid}")),
+        match s.events.iter().find(|e| e.proc.tgid == *pid && matches!(e.body, Body::Exec(_))) {
+            Some(e) => check(&s, e, want_id(id).as_deref(), want_rt, "entrypoint", &mut row),
+            None => row.problems.push(format!("no exec for the entrypoint pid {pid}")),
         }
         // 2. a command run inside it afterwards, the runtime's way
         row.expected += 1;
         let exec_m = format!("ctrail-e2e-exec-{rt}");
-        match s
-            .execs_with(&exec_m)
-            .into_iter()
-            .find(|e| exec_of(e).exe == b"/bin/true")
-        {
+        match s.execs_with(&exec_m).into_iter().find(|e| exec_of(e).exe == b"/bin/true") {
             Some(e) => check(&s, e, want_id(id).as_deref(), want_rt, "exec", &mut row),
-            None => row
-                .problems
-                .push("no exec of the command run inside".into()),
+            None => row.problems.push("no exec of the command run inside".into()),
         }
         // 3. a container whose entrypoint exits at once, with its exit code
         row.expected += 2;
@@ -174,53 +127,30 @@ fn every_runtime_is_recorded_and_attributed() {
             .filter(|e| {
                 let x = exec_of(e);
                 x.argv.first().is_some_and(|a| a.ends_with(b"sh"))
-                    && x.argv
-                        .get(1)
-                        .is_some_and(|a| a == b"-c" || a == b"/exit3.sh")
+                    && x.argv.get(1).is_some_and(|a| a == b"-c" || a == b"/exit3.sh")
             })
             .collect();
         match inside.last() {
             Some(e) => {
-                check(
-                    &s,
-                    e,
-                    want_id(once_id).as_deref(),
-                    want_rt,
-                    "short-lived entrypoint",
-                    &mut row,
-                );
+                check(&s, e, want_id(once_id).as_deref(), want_rt, "short-lived entrypoint", &mut row);
                 match s.exit_of(e).map(|x| &x.body) {
                     Some(Body::Exit(x)) if x.code() == Some(3) => row.found += 1,
-                    other => row.problems.push(format!(
-                        "short-lived entrypoint exit: want code 3, got {other:?}"
-                    )),
+                    other => row.problems.push(format!("short-lived entrypoint exit: want code 3, got {other:?}")),
                 }
             }
-            None => row
-                .problems
-                .push("no exec of the short-lived entrypoint".into()),
+            None => row.problems.push("no exec of the short-lived entrypoint".into()),
         }
         rows.push(row);
     }
 
-    let mut table = format!(
-        "{:<12} {:<66} {:>8} {:>6}\n",
-        "RUNTIME", "CONTAINER ID", "EXPECTED", "FOUND"
-    );
+    let mut table = format!("{:<12} {:<66} {:>8} {:>6}\n", "RUNTIME", "CONTAINER ID", "EXPECTED", "FOUND");
     for r in &rows {
-        let _ = writeln!(
-            table,
-            "{:<12} {:<66} {:>8} {:>6}",
-            r.runtime, r.id, r.expected, r.found
-        );
+        let _ = writeln!(table, "{:<12} {:<66} {:>8} {:>6}", r.runtime, r.id, r.expected, r.found);
         for p in &r.problems {
             let _ = writeln!(table, "    {p}");
         }
     }
     eprintln!("{table}");
     assert!(s.gaps.is_empty(), "events were lost: {:?}", s.gaps);
-    assert!(
-        rows.iter().all(|r| r.problems.is_empty()),
-        "\n{table}\nrecorder log:\n{log}"
-    );
+    assert!(rows.iter().all(|r| r.problems.is_empty()), "\n{table}\nrecorder log:\n{log}");
 }

@@ -32,26 +32,19 @@ pub fn need_root() -> bool {
     if is_root() {
         return true;
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "kernel tests must run as root in CI"
-    );
+    assert!(std::env::var_os("CI").is_none(), "kernel tests must run as root in CI");
     eprintln!("skipping: kernel tests need root");
     false
 }
 
 pub fn marker(tag: &str) -> String {
-    format!(
-        "ctrail-test-{tag}-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    )
+    format!("ctrail-test-{tag}-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos())
 }
 
 pub struct Recorder {
     child: Child,
     dir: tempfile::TempDir,
-    log: Arc<Mutex<String>>,
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Recorder {
@@ -100,10 +93,7 @@ impl Recorder {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 break s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "recorder did not stop on SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "recorder did not stop on SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         };
         std::thread::sleep(Duration::from_millis(50));
@@ -132,12 +122,7 @@ impl Stored {
         .unwrap();
         let containers = r.containers().unwrap().into_iter().collect();
         let gaps = r.gaps().unwrap();
-        Stored {
-            events,
-            containers,
-            gaps,
-            _dir: dir,
-        }
+        Stored { events, containers, gaps, _dir: dir }
     }
 
     pub fn execs_with(&self, marker: &str) -> Vec<&Event> {
@@ -149,19 +134,12 @@ impl Stored {
 
     pub fn one_exec(&self, marker: &str) -> &Event {
         let v = self.execs_with(marker);
-        assert_eq!(
-            v.len(),
-            1,
-            "expected one exec with {marker}, found {}",
-            v.len()
-        );
+        assert_eq!(v.len(), 1, "expected one exec with {marker}, found {}", v.len());
         v[0]
     }
 
     pub fn exit_of(&self, e: &Event) -> Option<&Event> {
-        self.events
-            .iter()
-            .find(|x| x.proc == e.proc && matches!(x.body, Body::Exit(_)))
+        self.events.iter().find(|x| x.proc == e.proc && matches!(x.body, Body::Exit(_)))
     }
 
     pub fn container_of(&self, e: &Event) -> Option<&ctrail_common::record::Container> {
@@ -184,11 +162,7 @@ pub struct FakeCgroup {
 impl FakeCgroup {
     pub fn new(rel: &str) -> FakeCgroup {
         let mut dirs = Vec::new();
-        let roots = [
-            "/sys/fs/cgroup/unified",
-            "/sys/fs/cgroup/systemd",
-            "/sys/fs/cgroup",
-        ];
+        let roots = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"];
         for root in roots {
             let root = Path::new(root);
             // a cgroup v2 root has cgroup.controllers; a v1 named hierarchy has cgroup.procs.
@@ -205,10 +179,7 @@ impl FakeCgroup {
 
     /// `sh -c` prefix that moves the shell into this cgroup everywhere.
     pub fn enter(&self) -> String {
-        self.dirs
-            .iter()
-            .map(|d| format!("echo $$ > {}/cgroup.procs; ", d.display()))
-            .collect()
+        self.dirs.iter().map(|d| format!("echo $$ > {}/cgroup.procs; ", d.display())).collect()
     }
 }
 
@@ -230,8 +201,5 @@ impl Drop for FakeCgroup {
 }
 
 pub fn run(cmd: &mut Command) -> std::process::ExitStatus {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("spawn workload")
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("spawn workload")
 }

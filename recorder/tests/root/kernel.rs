@@ -30,26 +30,19 @@ fn short_lived_process_in_a_container_cgroup_is_attributed() {
     // The shell joins the container cgroup, then execs /bin/true, which exits at once:
     // nothing could read its /proc in time.
     let t = Instant::now();
-    let st = run(Command::new("sh")
-        .arg("-c")
-        .arg(format!("{}exec /bin/true {m}", cg.enter())));
+    let st = run(Command::new("sh").arg("-c").arg(format!("{}exec /bin/true {m}", cg.enter())));
     assert!(st.success());
     let lived = t.elapsed();
     let (s, log) = rec.stop();
     drop(cg);
     let e = s.one_exec(&m);
-    let c = s
-        .container_of(e)
-        .unwrap_or_else(|| panic!("no container for the exec; log:\n{log}"));
+    let c = s.container_of(e).unwrap_or_else(|| panic!("no container for the exec; log:\n{log}"));
     assert_eq!(c.id, id);
     assert_eq!(c.runtime, Some(Runtime::Docker));
     assert_eq!(exec_of(e).exe, b"/bin/true");
     let exit = s.exit_of(e).expect("its exit is stored");
     assert_eq!(exit.container, e.container, "the exit keeps the container");
-    eprintln!(
-        "process lived (with sh) {lived:?}; exec->exit {} us",
-        (exit.boot_ns - e.boot_ns) / 1000
-    );
+    eprintln!("process lived (with sh) {lived:?}; exec->exit {} us", (exit.boot_ns - e.boot_ns) / 1000);
 }
 
 #[test]
@@ -68,16 +61,10 @@ fn unshare_pid_namespace_is_host_with_its_own_pid_namespace() {
         .iter()
         .find(|e| exec_of(e).exe == b"/bin/true")
         .expect("the exec of /bin/true inside the new pid namespace");
-    assert!(
-        e.container.is_none(),
-        "unshare is not a container: {:?}",
-        s.container_of(e)
-    );
+    assert!(e.container.is_none(), "unshare is not a container: {:?}", s.container_of(e));
     let x = exec_of(e);
     let host_pidns = s.events.iter().find_map(|e| match &e.body {
-        Body::Exec(x) if x.source == Source::Kernel && e.proc.tgid != 0 && x.comm == "unshare" => {
-            Some(x.ns.pid)
-        }
+        Body::Exec(x) if x.source == Source::Kernel && e.proc.tgid != 0 && x.comm == "unshare" => Some(x.ns.pid),
         _ => None,
     });
     assert_eq!(x.ns_pid, 1, "pid 1 inside its own namespace");
@@ -103,14 +90,10 @@ fn fork_exit_codes_and_signals() {
     let (s, _) = rec.stop();
 
     let e7 = s.one_exec(&seven);
-    let Body::Exit(x) = &s.exit_of(e7).expect("exit 7 stored").body else {
-        unreachable!()
-    };
+    let Body::Exit(x) = &s.exit_of(e7).expect("exit 7 stored").body else { unreachable!() };
     assert_eq!((x.code(), x.signal()), (Some(7), None));
     let e9 = s.one_exec(&killed);
-    let Body::Exit(x) = &s.exit_of(e9).expect("kill -9 stored").body else {
-        unreachable!()
-    };
+    let Body::Exit(x) = &s.exit_of(e9).expect("kill -9 stored").body else { unreachable!() };
     assert_eq!((x.code(), x.signal()), (None, Some(9)));
 
     let me = std::process::id();
@@ -142,16 +125,13 @@ fn argv_comes_back_exactly_or_flagged_truncated() {
     assert!(run(Command::new("/bin/true").args(&odd)).success());
     let big_m = marker("big");
     let chunk = "x".repeat(1000);
-    let big: Vec<String> = std::iter::once(big_m.clone())
-        .chain((0..110).map(|i| format!("{i}:{chunk}")))
-        .collect();
+    let big: Vec<String> = std::iter::once(big_m.clone()).chain((0..110).map(|i| format!("{i}:{chunk}"))).collect();
     assert!(run(Command::new("/bin/true").args(&big)).success());
     let (s, _) = rec.stop();
 
     let x = exec_of(s.one_exec(&m));
-    let want: Vec<Vec<u8>> = std::iter::once(b"/bin/true".to_vec())
-        .chain(odd.iter().map(|a| a.as_bytes().to_vec()))
-        .collect();
+    let want: Vec<Vec<u8>> =
+        std::iter::once(b"/bin/true".to_vec()).chain(odd.iter().map(|a| a.as_bytes().to_vec())).collect();
     assert_eq!(x.argv, want);
     assert!(!x.argv_truncated);
 
@@ -161,18 +141,11 @@ fn argv_comes_back_exactly_or_flagged_truncated() {
         .flat_map(|a| a.into_bytes().into_iter().chain([0]))
         .collect();
     assert!(full.len() > 100 * 1024);
-    assert!(
-        x.argv_truncated,
-        "100 KiB of argv must be flagged truncated at the default limit"
-    );
+    assert!(x.argv_truncated, "100 KiB of argv must be flagged truncated at the default limit");
     assert_eq!(x.argv_bytes as usize, full.len(), "the full length is kept");
     let kept: Vec<u8> = x.argv.join(&0u8);
     assert!(full.starts_with(&kept), "what is kept is an exact prefix");
-    assert!(
-        kept.len() >= 4096,
-        "at least 4 KiB kept, got {}",
-        kept.len()
-    );
+    assert!(kept.len() >= 4096, "at least 4 KiB kept, got {}", kept.len());
 }
 
 #[test]
@@ -186,11 +159,7 @@ fn exec_storm_of_20000_loses_nothing() {
     let n = 20_000;
     let t = Instant::now();
     for _ in 0..n {
-        let st = Command::new("/bin/true")
-            .arg(&m)
-            .stdout(Stdio::null())
-            .status()
-            .expect("spawn");
+        let st = Command::new("/bin/true").arg(&m).stdout(Stdio::null()).status().expect("spawn");
         assert!(st.success());
     }
     let rate = n as f64 / t.elapsed().as_secs_f64();
@@ -199,25 +168,15 @@ fn exec_storm_of_20000_loses_nothing() {
     let mine = |e: &&Event| e.ppid == me;
     let execs = s.execs_with(&m).len();
     let procs: HashSet<_> = s.execs_with(&m).iter().map(|e| e.proc).collect();
-    let forks = s
-        .events
-        .iter()
-        .filter(mine)
-        .filter(|e| matches!(e.body, Body::Fork(_)) && procs.contains(&e.proc))
-        .count();
+    let forks =
+        s.events.iter().filter(mine).filter(|e| matches!(e.body, Body::Fork(_)) && procs.contains(&e.proc)).count();
     let exits = s
         .events
         .iter()
-        .filter(|e| {
-            procs.contains(&e.proc) && matches!(e.body, Body::Exit(x) if x.code() == Some(0))
-        })
+        .filter(|e| procs.contains(&e.proc) && matches!(e.body, Body::Exit(x) if x.code() == Some(0)))
         .count();
     eprintln!("storm: {n} at {rate:.0}/s; stored exec={execs} fork={forks} exit={exits}");
-    assert_eq!(
-        procs.len(),
-        n,
-        "every process has its own key, pid reuse or not"
-    );
+    assert_eq!(procs.len(), n, "every process has its own key, pid reuse or not");
     assert_eq!((execs, forks, exits), (n, n, n), "log:\n{log}");
     assert!(s.gaps.is_empty(), "no loss expected: {:?}", s.gaps);
 }
@@ -239,37 +198,14 @@ fn tiny_ring_buffer_loss_is_counted_and_stored_as_a_gap() {
     }
     let (s, log) = rec.stop();
     let lost: u64 = s.gaps.iter().map(|g| g.lost()).sum();
-    assert!(
-        lost >= n,
-        "{n} execs larger than the ring must be lost; log:\n{log}"
-    );
-    assert!(
-        s.gaps
-            .iter()
-            .all(|g| g.reason == GapReason::RingBufferFull && g.start <= g.end)
-    );
+    assert!(lost >= n, "{n} execs larger than the ring must be lost; log:\n{log}");
+    assert!(s.gaps.iter().all(|g| g.reason == GapReason::RingBufferFull && g.start <= g.end));
     // The stored gaps account for exactly what the kernel counted.
-    let line = log
-        .lines()
-        .find(|l| l.contains("stopped:"))
-        .expect("summary line");
-    let lost_part = line
-        .split("lost ")
-        .nth(1)
-        .and_then(|r| r.split(", filtered").next())
-        .unwrap_or_default();
-    let counted: u64 = lost_part
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('=')?.1.parse::<u64>().ok())
-        .sum();
-    assert_eq!(
-        lost, counted,
-        "gaps {lost} vs kernel counters {counted}: {line}"
-    );
-    assert!(
-        s.execs_with(&m).is_empty(),
-        "an exec that cannot fit the ring cannot be stored"
-    );
+    let line = log.lines().find(|l| l.contains("stopped:")).expect("summary line");
+    let lost_part = line.split("lost ").nth(1).and_then(|r| r.split(", filtered").next()).unwrap_or_default();
+    let counted: u64 = lost_part.split_whitespace().filter_map(|kv| kv.split_once('=')?.1.parse::<u64>().ok()).sum();
+    assert_eq!(lost, counted, "gaps {lost} vs kernel counters {counted}: {line}");
+    assert!(s.execs_with(&m).is_empty(), "an exec that cannot fit the ring cannot be stored");
     let lost_exec: u64 = s.gaps.iter().map(|g| g.lost_exec).sum();
     assert!(lost_exec >= n, "lost exec {lost_exec}");
 }
@@ -290,21 +226,14 @@ fn processes_running_before_start_are_in_the_store_and_keep_their_key() {
     let e = s
         .events
         .iter()
-        .find(|e| {
-            e.proc.tgid == sleeper.id()
-                && matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs)
-        })
+        .find(|e| e.proc.tgid == sleeper.id() && matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs))
         .expect("the sleep that predates the recorder is in the snapshot");
     let x = exec_of(e);
     assert_eq!(x.argv, vec![b"sleep".to_vec(), b"30".to_vec()]);
     assert_eq!(x.exe, b"/usr/bin/sleep");
     // The kernel's exit record must land on the same process key as the /proc snapshot.
-    let exit = s
-        .exit_of(e)
-        .expect("the exit of a process from the snapshot joins its key");
-    let Body::Exit(code) = &exit.body else {
-        unreachable!()
-    };
+    let exit = s.exit_of(e).expect("the exit of a process from the snapshot joins its key");
+    let Body::Exit(code) = &exit.body else { unreachable!() };
     assert_eq!(code.signal(), Some(9));
 }
 
@@ -321,28 +250,15 @@ fn scope_containers_keeps_only_container_processes() {
     let ctr_m = marker("scope-ctr");
     assert!(run(Command::new("/bin/true").arg(&host_m)).success());
     assert!(
-        run(Command::new("sh").arg("-c").arg(format!(
-            "{}/bin/true {ctr_m}; /bin/true {ctr_m}",
-            cg.enter()
-        )))
-        .success()
+        run(Command::new("sh").arg("-c").arg(format!("{}/bin/true {ctr_m}; /bin/true {ctr_m}", cg.enter()))).success()
     );
     let (s, _) = rec.stop();
     drop(cg);
-    assert!(
-        s.execs_with(&host_m).is_empty(),
-        "host process stored under --scope containers"
-    );
+    assert!(s.execs_with(&host_m).is_empty(), "host process stored under --scope containers");
     let ctr = s.execs_with(&ctr_m);
     assert_eq!(ctr.len(), 2);
-    assert!(
-        ctr.iter()
-            .all(|e| s.container_of(e).is_some_and(|c| c.id == id))
-    );
-    assert!(
-        s.events.iter().all(|e| e.container.is_some()),
-        "every stored event is in a container"
-    );
+    assert!(ctr.iter().all(|e| s.container_of(e).is_some_and(|c| c.id == id)));
+    assert!(s.events.iter().all(|e| e.container.is_some()), "every stored event is in a container");
 }
 
 #[test]
@@ -351,48 +267,22 @@ fn check_names_hooks_and_refuses_without_privileges() {
         return;
     }
     let _g = serial();
-    let out = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder"))
-        .arg("check")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder")).arg("check").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("hook exec") && text.contains("sched_process_exec"),
-        "{text}"
-    );
-    assert!(
-        text.contains("hook fork") && text.contains("hook exit"),
-        "{text}"
-    );
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("hook exec") && text.contains("sched_process_exec"), "{text}");
+    assert!(text.contains("hook fork") && text.contains("hook exit"), "{text}");
 
     let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
         .arg(env!("CARGO_BIN_EXE_ctrail-recorder"))
-        .args([
-            "run",
-            "--data-dir",
-            "/tmp/ctrail-unprivileged-never-created",
-        ])
+        .args(["run", "--data-dir", "/tmp/ctrail-unprivileged-never-created"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("needs root"), "{err}");
-    assert!(
-        !Path::new("/tmp/ctrail-unprivileged-never-created").exists(),
-        "nothing created without privileges"
-    );
+    assert!(!Path::new("/tmp/ctrail-unprivileged-never-created").exists(), "nothing created without privileges");
 }
 
 #[test]
@@ -405,11 +295,31 @@ fn store_files_are_private() {
     let rec = Recorder::start(&[]);
     let data = rec.data();
     let dir_mode = fs::metadata(&data).unwrap().permissions().mode() & 0o777;
-    let file_mode = fs::metadata(data.join("ctrail.redb"))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let file_mode = fs::metadata(data.join("ctrail.redb")).unwrap().permissions().mode() & 0o777;
     let _ = rec.stop();
     assert_eq!((dir_mode, file_mode), (0o700, 0o600));
+}
+
+#[test]
+fn raw_tp_fallback_records_the_same() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let id = "e9c3a7b4d5f6e7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2";
+    let cg = FakeCgroup::new(&format!("/docker/{id}"));
+    let rec = Recorder::start(&["--attach", "raw-tp"]);
+    let log = rec.log.lock().unwrap().clone();
+    assert!(log.contains("exec=raw_tp/sched_process_exec") && log.contains("exit=raw_tp/sched_process_exit"), "{log}");
+    let m = marker("rawtp");
+    let st = run(Command::new("sh").arg("-c").arg(format!("{}exec sh -c 'exit 5' {m}", cg.enter())));
+    assert_eq!(st.code(), Some(5));
+    let (s, _) = rec.stop();
+    drop(cg);
+    let e = s.one_exec(&m);
+    assert_eq!(s.container_of(e).map(|c| c.id.as_str()), Some(id));
+    assert_eq!(exec_of(e).comm_before.as_deref(), Some("sh"), "comm before exec via raw_tp/sched_prepare_exec");
+    let Body::Exit(x) = &s.exit_of(e).expect("exit via raw_tp").body else { unreachable!() };
+    assert_eq!(x.code(), Some(5));
+    assert!(s.events.iter().any(|e| e.proc.tgid != 0 && matches!(e.body, Body::Fork(_))), "forks via raw_tp");
 }

@@ -245,8 +245,19 @@ pub enum GapReason {
     RingBufferFull,
     /// Events reached userspace but could not be stored (disk full, I/O error).
     StoreFailed(String),
-    /// The recorder was not running (crash or stop) between two runs on one boot.
-    RecorderDown,
+    /// The recorder was not running between two runs: stopped, or crashed (`kill -9`,
+    /// power loss), in which case its last segment was recovered at the next start.
+    RecorderDown { crashed: bool },
+    /// Retention deleted a whole segment holding `events` events (`--retain`, `--max-size`).
+    Retention { segment: String, events: u64 },
+}
+
+/// The stable index of a boot in every segment: the first 32 bits of its boot id
+/// (a random UUID), so that process keys agree across segments and recorder runs.
+pub fn boot_index(boot_id: &str) -> u32 {
+    let hex: String = boot_id.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    u32::from_str_radix(&hex, 16)
+        .unwrap_or_else(|_| boot_id.bytes().fold(2_166_136_261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16_777_619)))
 }
 
 /// The machine and run a store's events come from.

@@ -1,9 +1,12 @@
 //! `ctrail events`: recorded events in time order, filtered.
 
-use std::{io::Write, ops::ControlFlow, process::ExitCode};
+use std::{io::Write, process::ExitCode};
 
 use anyhow::{Result, bail};
-use ctrail_common::record::{Event, EventKind, Gap};
+use ctrail_common::{
+    record::{Event, EventKind, Gap},
+    store::Found,
+};
 
 use crate::{
     cli::{EventsArgs, Filters, Format},
@@ -17,7 +20,7 @@ use crate::{
 pub struct Query {
     pub since: u64,
     pub until: u64,
-    pub container: Option<u32>,
+    pub container: Option<String>,
     pub host_only: bool,
     pub pid: Option<u32>,
     pub kinds: Option<Vec<EventKind>>,
@@ -27,7 +30,7 @@ pub struct Query {
 impl Query {
     pub fn new(f: &Filters, src: &Source) -> Result<Self> {
         let (since, until) = time::window(f.since.as_deref(), f.until.as_deref())?;
-        let container = f.container.as_deref().map(|c| src.resolve_container(c).map(|(i, _)| i)).transpose()?;
+        let container = f.container.as_deref().map(|c| src.resolve_container(c).map(|c| c.id.clone())).transpose()?;
         let mut kinds = Vec::new();
         let mut gaps = f.types.is_empty();
         for t in &f.types {
@@ -52,35 +55,28 @@ impl Query {
     }
 
     /// Matching events in time order.
-    pub fn events(&self, src: &Source) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        let mut keep = |e: Event| {
-            if self.matches(&e) {
-                out.push(e);
-            }
-            ControlFlow::Continue(())
-        };
-        match self.container {
-            Some(c) => src.reader.for_each_container_event(c, self.since, self.until, &mut keep)?,
-            None => src.reader.for_each_event(self.since, self.until, &mut keep)?,
+    pub fn events(&self, src: &Source) -> Vec<Found> {
+        let keep = |e: &Event| self.matches(e);
+        match &self.container {
+            Some(id) => src.reader.container_events(id, self.since, self.until, keep),
+            None => src.reader.events(self.since, self.until, keep),
         }
-        Ok(out)
     }
 
     pub fn gaps(&self, src: &Source) -> Result<Vec<Gap>> {
-        Ok(src.reader.gaps()?.into_iter().filter(|g| self.gap_matches(g)).collect())
+        Ok(src.reader.gaps().into_iter().filter(|g| self.gap_matches(g)).collect())
     }
 }
 
 enum Row {
-    Event(Event),
+    Event(Found),
     Gap(Gap),
 }
 
 impl Row {
     fn time(&self) -> u64 {
         match self {
-            Row::Event(e) => e.time,
+            Row::Event(f) => f.event.time,
             Row::Gap(g) => g.start,
         }
     }
@@ -177,9 +173,10 @@ fn detail(v: &EventView<'_>) -> String {
 pub fn run(args: EventsArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
     let q = Query::new(&args.filters, &src)?;
-    let mut rows: Vec<Row> = q.events(&src)?.into_iter().map(Row::Event).collect();
+    let mut rows: Vec<Row> = q.events(&src).into_iter().map(Row::Event).collect();
     rows.extend(q.gaps(&src)?.into_iter().map(Row::Gap));
     rows.sort_by_key(Row::time);
+    src.report_problems(0);
     if rows.is_empty() {
         return Ok(ExitCode::from(1));
     }
@@ -214,8 +211,8 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                         t.add_row(vec![
                             v.time(),
                             v.kind().to_string(),
-                            e.proc.tgid.to_string(),
-                            e.ppid.to_string(),
+                            e.event.proc.tgid.to_string(),
+                            e.event.ppid.to_string(),
                             v.container_id().map(table::short_id).unwrap_or_else(|| "-".into()),
                             v.runtime().unwrap_or("-").to_string(),
                             detail(&v),

@@ -2,12 +2,15 @@
 
 use std::collections::HashMap;
 
-use ctrail_common::record::{Body, Container, Event, Gap, Source};
+use ctrail_common::{
+    record::{Body, Container, Event, Gap, Source},
+    store::Found,
+};
 
 use crate::time::rfc3339;
 
-/// Container index -> record, to attribute events.
-pub type Containers = HashMap<u32, Container>;
+/// Every container by full ID, merged across segments.
+pub type Containers = HashMap<String, Container>;
 
 /// One event as every output format sees it.
 pub struct EventView<'a> {
@@ -16,8 +19,10 @@ pub struct EventView<'a> {
 }
 
 impl<'a> EventView<'a> {
-    pub fn new(event: &'a Event, containers: &'a Containers) -> Self {
-        EventView { event, container: event.container.and_then(|i| containers.get(&i)) }
+    /// The merged container record (runtime as finally known), found by the event's ID.
+    pub fn new(found: &'a Found, containers: &'a Containers) -> Self {
+        let container = found.container.as_ref().map(|c| containers.get(&c.id).unwrap_or(c.as_ref()));
+        EventView { event: &found.event, container }
     }
 
     pub fn kind(&self) -> &'static str {
@@ -96,7 +101,11 @@ impl GapView<'_> {
         match &self.0.reason {
             ctrail_common::record::GapReason::RingBufferFull => "ring buffer full".into(),
             ctrail_common::record::GapReason::StoreFailed(e) => format!("store failed: {e}"),
-            ctrail_common::record::GapReason::RecorderDown => "recorder down".into(),
+            ctrail_common::record::GapReason::RecorderDown { crashed: true } => "recorder crashed".into(),
+            ctrail_common::record::GapReason::RecorderDown { crashed: false } => "recorder stopped".into(),
+            ctrail_common::record::GapReason::Retention { segment, events } => {
+                format!("retention deleted segment {segment} ({events} events)")
+            }
         }
     }
 }

@@ -67,6 +67,18 @@ pub struct RunArgs {
     /// ... or when its oldest event is this many milliseconds old.
     #[arg(long, default_value_t = 100)]
     pub batch_ms: u64,
+    /// Start a new segment when the active one is this old (e.g. 30s, 10m, 1h).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub segment_age: u64,
+    /// ... or this large (e.g. 64MiB, 1G).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub segment_size: u64,
+    /// Delete sealed segments older than this (e.g. 7d); each deletion is recorded.
+    #[arg(long, value_parser = parse_duration)]
+    pub retain: Option<u64>,
+    /// Delete the oldest sealed segments while the data dir is larger than this (e.g. 10G).
+    #[arg(long, value_parser = parse_size)]
+    pub max_size: Option<u64>,
     /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
     #[arg(long, value_enum, default_value = "auto")]
     pub attach: AttachArg,
@@ -78,10 +90,82 @@ pub enum AttachArg {
     RawTp,
 }
 
+impl RunArgs {
+    pub fn store_options(&self) -> ctrail_common::store::Options {
+        ctrail_common::store::Options {
+            segment_age_ns: self.segment_age,
+            segment_bytes: self.segment_size,
+            retain_ns: self.retain,
+            max_bytes: self.max_size,
+        }
+    }
+}
+
+/// `90s`, `10m`, `2h`, `7d`, `1w`, `500ms` to nanoseconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 10m, 2h or 7d"))?;
+    let per = match unit.trim() {
+        "ms" => 1e6,
+        "s" | "" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        "d" => 86400e9,
+        "w" => 604800e9,
+        other => return Err(format!("unknown duration unit {other:?} in {s:?} (use ms, s, m, h, d, w)")),
+    };
+    let ns = n * per;
+    if ns.is_nan() || ns < 1e6 {
+        return Err(format!("{s:?} is too short"));
+    }
+    Ok(ns as u64)
+}
+
+/// `512M`, `64MiB`, `10G`, `1GB`, `4096` to bytes (K/M/G/T are powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a size like 512M or 10G"))?;
+    let unit = unit.trim().to_ascii_uppercase();
+    let per = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1u64,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("unknown size unit in {s:?} (use K, M, G, T)")),
+    };
+    let bytes = n * per as f64;
+    if bytes < 1.0 {
+        return Err(format!("{s:?} is too small"));
+    }
+    Ok(bytes as u64)
+}
+
 fn parse_ring_kib(s: &str) -> Result<u32, String> {
     let v: u32 = s.parse().map_err(|e| format!("{e}"))?;
     if v < 4 || !v.is_power_of_two() || v > 1 << 20 {
         return Err("must be a power of two between 4 and 1048576 (KiB)".into());
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("90s"), Ok(90_000_000_000));
+        assert_eq!(parse_duration("10m"), Ok(600_000_000_000));
+        assert_eq!(parse_duration("7d"), Ok(7 * 86_400_000_000_000));
+        assert!(parse_duration("soon").is_err() && parse_duration("3y").is_err());
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("10G"), Ok(10 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+    }
 }

@@ -1,23 +1,56 @@
-//! `ctrail-recorder run`: the recording loop and its orderly shutdown.
+//! `ctrail-recorder run`: the recording loop, the control socket, and orderly shutdown.
 
 use std::{
+    os::unix::fs::PermissionsExt,
     sync::mpsc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, anyhow};
-use ctrail_common::{VERSION, store::StoreWriter};
+use ctrail_common::{
+    VERSION,
+    store::{StoreWriter, control},
+};
 use tokio::{
-    io::{Interest, unix::AsyncFd},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Interest, unix::AsyncFd},
+    net::{UnixListener, UnixStream},
     signal::unix::{SignalKind, signal},
+    sync::{mpsc as tmpsc, oneshot},
 };
 
 use crate::{
     attribution::Attribution,
     cli::RunArgs,
     host, loader, preflight, snapshot,
-    worker::{Msg, Settings, Totals, Worker},
+    worker::{Msg, Settings, Totals, Worker, wall_now},
 };
+
+/// A seal request from a client connection, handed to the main loop so that the ring
+/// buffer is drained before the ingest thread seals.
+type SealRequest = oneshot::Sender<Result<(), String>>;
+
+async fn serve_client(stream: UnixStream, requests: tmpsc::Sender<SealRequest>) {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read);
+    let reply = match tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await {
+        Ok(Ok(_)) if line.trim() == control::SEAL => {
+            let (tx, rx) = oneshot::channel();
+            if requests.send(tx).await.is_err() {
+                "error: the recorder is stopping".to_string()
+            } else {
+                match rx.await {
+                    Ok(Ok(())) => "ok".to_string(),
+                    Ok(Err(e)) => format!("error: {e}"),
+                    Err(_) => "error: the recorder is stopping".to_string(),
+                }
+            }
+        }
+        Ok(Ok(_)) => format!("error: unknown request {:?}", line.trim()),
+        _ => return,
+    };
+    let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
+}
 
 /// Records until SIGINT/SIGTERM. Returns the totals of the run.
 pub async fn run(args: RunArgs) -> Result<Totals> {
@@ -25,9 +58,24 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     preflight::raise_memlock();
     let host = host::discover(VERSION)?;
     // Open the store before loading anything: a bad data dir must fail before probes go in.
-    let mut store = StoreWriter::open(&args.data_dir)
+    let (mut store, report) = StoreWriter::open(&args.data_dir, args.store_options(), wall_now())
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    for p in &report.recovered {
+        tracing::warn!("recovered {} left by a recorder that did not stop", p.display());
+    }
+    for (p, why) in &report.set_aside {
+        tracing::error!("set aside unreadable segment {} ({why})", p.display());
+    }
+    if let Some(g) = &report.downtime {
+        tracing::info!("recorder was down for {:.1}s: stored as a gap", (g.end - g.start) as f64 / 1e9);
+    }
     let boot = store.add_boot(&host.boot)?;
+
+    // The control socket: we hold the data dir's lock, so any old socket file is stale.
+    let sock_path = control::socket_path(&args.data_dir);
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = UnixListener::bind(&sock_path).with_context(|| format!("binding {}", sock_path.display()))?;
+    std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
 
     let t0 = Instant::now();
     let self_tgid = std::process::id();
@@ -78,6 +126,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     // which we drop before it; nothing else closes that fd.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .context("registering the ring buffer with tokio")?;
+    let (seal_tx, mut seal_rx) = tmpsc::channel::<SealRequest>(16);
     let send = |tx: &mpsc::SyncSender<Msg>, bytes: Vec<u8>| tx.send(Msg::Record(bytes)).is_ok();
     loop {
         tokio::select! {
@@ -91,10 +140,27 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
                 }
                 guard.clear_ready();
             }
+            conn = listener.accept() => {
+                if let Ok((stream, _)) = conn {
+                    tokio::spawn(serve_client(stream, seal_tx.clone()));
+                }
+            }
+            Some(reply) = seal_rx.recv() => {
+                // Everything the kernel has written so far goes in before the seal.
+                let rb = ring.get_mut();
+                while let Some(item) = rb.next() {
+                    let _ = send(&tx, item.to_vec());
+                }
+                if tx.send(Msg::Seal(reply)).is_err() {
+                    return Err(anyhow!("ingest thread ended early"));
+                }
+            }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
     }
+    drop(listener);
+    let _ = std::fs::remove_file(&sock_path);
     // Stop the probes first, then drain what they already wrote, then commit.
     drop(bpf);
     let rb = ring.get_mut();

@@ -26,7 +26,14 @@ use crate::{
 pub enum Msg {
     Snapshot(Vec<Running>),
     Record(Vec<u8>),
+    /// Commit and seal the active segment (a query wants current data); reply when done.
+    Seal(tokio::sync::oneshot::Sender<Result<(), String>>),
     Stop,
+}
+
+/// Wall-clock ns now.
+pub fn wall_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 pub struct Settings {
@@ -65,6 +72,7 @@ pub struct Worker {
     /// Events that reached us but could not be stored (disk full): recorded as a gap
     /// once the store accepts writes again.
     unstored: Option<Gap>,
+    failing: bool,
 }
 
 impl Worker {
@@ -88,6 +96,7 @@ impl Worker {
             lost_seen: [0; 3],
             last_poll_boot_ns,
             unstored: None,
+            failing: false,
         }
     }
 
@@ -213,18 +222,31 @@ impl Worker {
     }
 
     fn commit(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch.is_empty() && self.unstored.is_none() {
             self.batch_started = None;
             return;
         }
         if let Some(g) = self.unstored.take() {
             self.batch.gaps.push(g);
         }
-        match self.store.commit(&self.batch) {
-            Ok(()) => self.totals.stored += self.batch.events.len() as u64,
+        match self.store.commit(&self.batch, wall_now()) {
+            Ok(()) => {
+                if self.totals.store_failures > 0 && self.failing {
+                    tracing::warn!("the store accepts writes again; the lost window is stored as a gap");
+                }
+                self.failing = false;
+                self.totals.stored += self.batch.events.len() as u64;
+            }
             Err(e) => {
                 self.totals.store_failures += 1;
-                tracing::error!("could not store {} events: {e}", self.batch.events.len());
+                // One line when the store starts failing, not one per batch.
+                if !self.failing {
+                    tracing::error!(
+                        "could not store {} events: {e}; counting what is lost until it recovers",
+                        self.batch.events.len()
+                    );
+                }
+                self.failing = true;
                 let mut gap =
                     self.batch.gaps.iter().find(|g| matches!(g.reason, GapReason::StoreFailed(_))).cloned().unwrap_or(
                         Gap {
@@ -268,11 +290,22 @@ impl Worker {
             match rx.recv_timeout(wait) {
                 Ok(Msg::Record(bytes)) => self.on_record(&bytes),
                 Ok(Msg::Snapshot(running)) => self.on_snapshot(running),
+                Ok(Msg::Seal(reply)) => {
+                    self.commit();
+                    let r = match self.unstored.as_ref() {
+                        Some(g) => Err(format!("the store is failing: {:?}", g.reason)),
+                        None => self.store.seal_now(wall_now()).map(|_| ()).map_err(|e| e.to_string()),
+                    };
+                    let _ = reply.send(r);
+                }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if last_poll.elapsed() >= poll_every {
                 self.poll_loss();
+                if let Err(e) = self.store.tick(wall_now()) {
+                    tracing::warn!("segment upkeep failed: {e}");
+                }
                 last_poll = Instant::now();
             }
             let age_due = self.batch_started.is_some_and(|t| t.elapsed() >= self.settings.batch_age);
@@ -287,6 +320,11 @@ impl Worker {
             self.commit();
         }
         tracing::debug!("{} processes still live at stop", self.attribution.live());
+        match self.store.close(wall_now()) {
+            Ok(Some(p)) => tracing::info!("sealed {}", p.display()),
+            Ok(None) => {}
+            Err(e) => tracing::error!("could not seal the active segment at stop: {e}"),
+        }
         self.totals
     }
 }

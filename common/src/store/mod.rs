@@ -1,38 +1,46 @@
-//! The embedded store: one redb file in the data directory.
+//! The embedded store: time-partitioned redb segments in a data directory.
 //!
-//! Only this module knows redb. The recorder writes through [`StoreWriter`] (batched,
-//! fsync'd commits); the query tool reads through [`StoreReader`].
+//! Only this module knows redb. The recorder writes through [`StoreWriter`] (one active
+//! segment, batched fsync'd commits, rotation, retention, crash recovery); the query tool
+//! reads sealed segments through [`StoreReader`], any number of processes at once, and asks
+//! a running recorder to seal its active segment over the [`control`] socket first.
 
+pub mod control;
 mod reader;
 mod schema;
+pub mod segment;
+mod segment_reader;
+mod segment_writer;
 mod writer;
 
-pub use reader::StoreReader;
-pub use writer::{Batch, StoreWriter};
+pub use reader::{Found, StoreReader};
+pub use segment_reader::SegmentReader;
+pub use writer::{Batch, OpenReport, Options, StoreWriter};
 
 use std::{
     fs,
     os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
+
 use thiserror::Error;
 
 /// Version of the on-disk format. Readers refuse newer versions and foreign files.
 pub const FORMAT_VERSION: u32 = 1;
-/// The store file inside a data directory.
-pub const FILE_NAME: &str = "ctrail.redb";
+/// Held (flock) by the one recorder writing a data directory.
+pub const LOCK_FILE: &str = "lock";
 /// Where the recorder keeps its store unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/ctrail";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("no ctrail store in {0} (expected {FILE_NAME}; is this the recorder's --data-dir?)")]
+    #[error("no ctrail store in {0} (no segments; is this the recorder's --data-dir?)")]
     Missing(PathBuf),
     #[error("{path} is not a ctrail store: {detail}")]
     Foreign { path: PathBuf, detail: String },
     #[error("{path} has store format {found}; this ctrail reads up to {FORMAT_VERSION}: upgrade ctrail")]
     TooNew { path: PathBuf, found: u32 },
-    #[error("{path} is in use by another process (a running recorder holds it)")]
+    #[error("{path} is in use by another process (another recorder holds it)")]
     Locked { path: PathBuf },
     #[error("{path}")]
     Io {
@@ -42,6 +50,8 @@ pub enum StoreError {
     },
     #[error("store: {0}")]
     Db(String),
+    #[error("{path} is damaged: {detail}")]
+    Damaged { path: PathBuf, detail: String },
     #[error("cannot encode a record: {0}")]
     Encode(String),
     #[error("corrupt {what} record: {detail}")]
@@ -62,19 +72,48 @@ impl StoreError {
 
 /// Creates the data directory (0700) if needed and tightens an existing one: the store
 /// holds command lines, and argv leaks secrets.
-pub fn prepare_dir(dir: &Path) -> Result<PathBuf, StoreError> {
+pub fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
     let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
-    let file = dir.join(FILE_NAME);
-    // Create the file ourselves so it is 0600 from its first byte; redb then initializes it.
-    fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&file)
-        .map_err(|source| StoreError::Io { path: file.clone(), source })?;
-    fs::set_permissions(&file, fs::Permissions::from_mode(0o600))
-        .map_err(|source| StoreError::Io { path: file.clone(), source })?;
-    Ok(file)
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)
+}
+
+/// Opens (creating 0600 if needed) a file that only root may read.
+pub(crate) fn private_file(path: &Path) -> Result<fs::File, StoreError> {
+    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let f = fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok(f)
+}
+
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` on one segment, turning a panic inside redb into an error. redb can panic on
+/// some damaged files (an `unreachable!` in its B-tree code) instead of returning an
+/// error; one damaged segment must not take a query down with it.
+pub(crate) fn guarded<T>(what: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    GUARDED.with(|g| g.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(false));
+    r.unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(StoreError::Damaged { path: what.to_path_buf(), detail: msg })
+    })
+}
+
+/// Keeps the default panic message quiet for panics caught by [`guarded`] (they are
+/// reported as damaged segments instead); every other panic prints as before.
+pub fn quiet_guarded_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !GUARDED.with(|g| g.get()) {
+            previous(info);
+        }
+    }));
 }

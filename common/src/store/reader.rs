@@ -1,172 +1,237 @@
-//! The query side of the store: read-only, any number of processes.
+//! The query side of the store: every readable segment of a data directory, read-only.
+//!
+//! A segment that cannot be read (truncated, bytes flipped, not ctrail's) is reported by
+//! name in [`StoreReader::problems`] and skipped; the others still answer.
 
 use std::{
+    cell::RefCell,
+    collections::HashMap,
     ops::ControlFlow,
     path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
 };
 
-use redb::{ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
-
-use super::{FILE_NAME, FORMAT_VERSION, StoreError, schema::*};
+use super::{
+    StoreError, guarded,
+    segment::{self, SegmentFile, State},
+    segment_reader::SegmentReader,
+};
 use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
 
+/// An event with the container record of the segment it came from.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub event: Event,
+    pub container: Option<Arc<Container>>,
+}
+
+struct Open {
+    file: SegmentFile,
+    reader: SegmentReader,
+    containers: OnceLock<HashMap<u32, Arc<Container>>>,
+}
+
 pub struct StoreReader {
-    tx: ReadTransaction,
-    path: PathBuf,
+    dir: PathBuf,
+    segments: Vec<Open>,
+    problems: RefCell<Vec<String>>,
 }
 
 impl StoreReader {
-    /// Opens the store in data directory `dir`, checking that it is a ctrail store of a
-    /// format this build understands.
+    /// Opens every segment of the data directory `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let path = dir.join(FILE_NAME);
         if !dir.is_dir() {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
-        if !path.is_file() {
-            return Err(StoreError::Missing(dir.to_path_buf()));
+        let (files, strangers) =
+            segment::list(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
+        if files.is_empty() {
+            return Err(match strangers.first() {
+                Some(p) => StoreError::Foreign { path: p.clone(), detail: "not a ctrail segment name".into() },
+                None => StoreError::Missing(dir.to_path_buf()),
+            });
         }
-        let db = ReadOnlyDatabase::open(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
-            // redb reports a wrong magic number as an InvalidData I/O error.
-            redb::DatabaseError::Storage(redb::StorageError::Io(source))
-                if source.kind() != std::io::ErrorKind::InvalidData =>
-            {
-                StoreError::Io { path: path.clone(), source }
-            }
-            other => StoreError::Foreign { path: path.clone(), detail: other.to_string() },
-        })?;
-        let tx = db.begin_read().map_err(StoreError::db)?;
-        let foreign = |detail: &str| StoreError::Foreign { path: path.clone(), detail: detail.to_string() };
-        let meta = tx.open_table(META).map_err(|_| foreign("no ctrail meta table"))?;
-        let magic = meta.get("magic").map_err(StoreError::db)?.map(|v| v.value().to_vec());
-        if magic.as_deref() != Some(MAGIC) {
-            return Err(foreign("wrong magic in the meta table"));
-        }
-        let v = meta.get("format").map_err(StoreError::db)?.map(|v| v.value().to_vec());
-        let found = v.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
-        if found > FORMAT_VERSION {
-            return Err(StoreError::TooNew { path, found });
-        }
-        drop(meta);
-        Ok(StoreReader { tx, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn boots(&self) -> Result<Vec<(u32, BootInfo)>, StoreError> {
-        let t = self.tx.open_table(BOOTS).map_err(StoreError::db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::db)? {
-            let (k, v) = row.map_err(StoreError::db)?;
-            out.push((k.value(), decode("boot", v.value())?));
-        }
-        Ok(out)
-    }
-
-    pub fn containers(&self) -> Result<Vec<(u32, Container)>, StoreError> {
-        let t = self.tx.open_table(CONTAINERS).map_err(StoreError::db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::db)? {
-            let (k, v) = row.map_err(StoreError::db)?;
-            out.push((k.value(), decode("container", v.value())?));
-        }
-        Ok(out)
-    }
-
-    pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
-        let t = self.tx.open_table(GAPS).map_err(StoreError::db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::db)? {
-            let (_, v) = row.map_err(StoreError::db)?;
-            out.push(decode("gap", v.value())?);
-        }
-        Ok(out)
-    }
-
-    pub fn event_count(&self) -> Result<u64, StoreError> {
-        let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
-        t.len().map_err(StoreError::db)
-    }
-
-    /// Events with `since <= time < until`, in time order.
-    pub fn for_each_event(
-        &self,
-        since: u64,
-        until: u64,
-        mut f: impl FnMut(Event) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
-        for row in t.range((since, 0)..(until, 0)).map_err(StoreError::db)? {
-            let (_, v) = row.map_err(StoreError::db)?;
-            if f(decode("event", v.value())?).is_break() {
-                break;
+        let mut segments = Vec::new();
+        let mut problems = Vec::new();
+        let mut first_error = None;
+        for file in files {
+            match guarded(&file.path, || SegmentReader::open(&file)) {
+                Ok(reader) => segments.push(Open { file, reader, containers: OnceLock::new() }),
+                // A newer format is refused outright: half an answer would mislead.
+                Err(e @ StoreError::TooNew { .. }) => return Err(e),
+                // The active segment of a running recorder: its data was sealed into
+                // another segment on request, or is at most a batch old.
+                Err(StoreError::Locked { .. }) if file.state == State::Active => {}
+                Err(e) => {
+                    problems.push(format!("skipping segment {}: {e}", file.path.display()));
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(())
+        if segments.is_empty()
+            && let Some(e) = first_error
+        {
+            return Err(e);
+        }
+        Ok(StoreReader { dir: dir.to_path_buf(), segments, problems: RefCell::new(problems) })
     }
 
-    fn event_at(
-        &self,
-        events: &redb::ReadOnlyTable<(u64, u64), &[u8]>,
-        time: u64,
-        seq: u64,
-    ) -> Result<Event, StoreError> {
-        let v = events
-            .get((time, seq))
-            .map_err(StoreError::db)?
-            .ok_or_else(|| StoreError::Decode { what: "index", detail: format!("event ({time}, {seq}) missing") })?;
-        decode("event", v.value())
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// One container's events with `since <= time < until`, in time order.
-    pub fn for_each_container_event(
-        &self,
-        container: u32,
-        since: u64,
-        until: u64,
-        mut f: impl FnMut(Event) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        let events = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
-        let idx = self.tx.open_table(BY_CONTAINER).map_err(StoreError::db)?;
-        for row in idx.range((container, since, 0)..(container, until, 0)).map_err(StoreError::db)? {
-            let (k, _) = row.map_err(StoreError::db)?;
-            let (_, time, seq) = k.value();
-            if f(self.event_at(&events, time, seq)?).is_break() {
-                break;
+    /// Segments that were skipped, by name and why.
+    pub fn problems(&self) -> Vec<String> {
+        self.problems.borrow().clone()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Runs `f` on each segment, turning a failing segment into a reported problem.
+    fn each<T>(&self, mut f: impl FnMut(&Open) -> Result<T, StoreError>) -> Vec<T> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            match guarded(&s.file.path, || f(s)) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    let msg = format!("skipping segment {}: {e}", s.file.path.display());
+                    let mut p = self.problems.borrow_mut();
+                    if !p.contains(&msg) {
+                        p.push(msg);
+                    }
+                }
             }
         }
-        Ok(())
+        out
+    }
+
+    fn containers_of<'a>(&self, s: &'a Open) -> Result<&'a HashMap<u32, Arc<Container>>, StoreError> {
+        if let Some(c) = s.containers.get() {
+            return Ok(c);
+        }
+        let map = s.reader.containers()?.into_iter().map(|(i, c)| (i, Arc::new(c))).collect();
+        Ok(s.containers.get_or_init(|| map))
+    }
+
+    fn found(&self, s: &Open, event: Event) -> Result<Found, StoreError> {
+        let container = match event.container {
+            Some(i) => self.containers_of(s)?.get(&i).cloned(),
+            None => None,
+        };
+        Ok(Found { event, container })
+    }
+
+    pub fn boots(&self) -> Vec<(u32, BootInfo)> {
+        let mut all: HashMap<u32, BootInfo> = HashMap::new();
+        for list in self.each(|s| s.reader.boots()) {
+            all.extend(list);
+        }
+        let mut v: Vec<_> = all.into_iter().collect();
+        v.sort_by_key(|(i, _)| *i);
+        v
+    }
+
+    /// Every container, merged across segments by ID: first and last seen over all of
+    /// them, counts summed.
+    pub fn containers(&self) -> Vec<Container> {
+        let mut merged: HashMap<String, Container> = HashMap::new();
+        for list in self.each(|s| s.reader.containers()) {
+            for (_, c) in list {
+                match merged.get_mut(&c.id) {
+                    Some(m) => {
+                        m.first_seen = m.first_seen.min(c.first_seen);
+                        m.last_seen = m.last_seen.max(c.last_seen);
+                        m.events += c.events;
+                        m.processes += c.processes;
+                        if m.runtime.is_none() && c.runtime.is_some() {
+                            m.runtime = c.runtime;
+                            m.reason = c.reason;
+                        }
+                    }
+                    None => {
+                        merged.insert(c.id.clone(), c);
+                    }
+                }
+            }
+        }
+        let mut v: Vec<Container> = merged.into_values().collect();
+        v.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+        v
+    }
+
+    pub fn gaps(&self) -> Vec<Gap> {
+        let mut v: Vec<Gap> = self.each(|s| s.reader.gaps()).into_iter().flatten().collect();
+        v.sort_by_key(|g| (g.start, g.end));
+        v
+    }
+
+    pub fn event_count(&self) -> u64 {
+        self.each(|s| s.reader.event_count()).into_iter().sum()
+    }
+
+    /// Events with `since <= time < until` that `keep` accepts, in time order.
+    pub fn events(&self, since: u64, until: u64, keep: impl Fn(&Event) -> bool) -> Vec<Found> {
+        let mut out = Vec::new();
+        for s in self.segments.iter().filter(|s| s.file.overlaps(since, until)) {
+            let mut mine = Vec::new();
+            let r = guarded(&s.file.path, || {
+                s.reader.for_each_event(since, until, |e| {
+                    if keep(&e) {
+                        mine.push(e);
+                    }
+                    ControlFlow::Continue(())
+                })
+            });
+            self.collect(s, r.map(|()| mine), &mut out);
+        }
+        out.sort_by_key(|f| f.event.time);
+        out
+    }
+
+    /// One container's events (by full ID) with `since <= time < until`, in time order.
+    pub fn container_events(&self, id: &str, since: u64, until: u64, keep: impl Fn(&Event) -> bool) -> Vec<Found> {
+        let mut out = Vec::new();
+        for s in self.segments.iter().filter(|s| s.file.overlaps(since, until)) {
+            let r = guarded(&s.file.path, || s.reader.container_index(id)).and_then(|idx| {
+                let mut mine = Vec::new();
+                if let Some(idx) = idx {
+                    guarded(&s.file.path, || {
+                        s.reader.for_each_container_event(idx, since, until, |e| {
+                            if keep(&e) {
+                                mine.push(e);
+                            }
+                            ControlFlow::Continue(())
+                        })
+                    })?;
+                }
+                Ok(mine)
+            });
+            self.collect(s, r, &mut out);
+        }
+        out.sort_by_key(|f| f.event.time);
+        out
     }
 
     /// Every event of one process, in time order.
-    pub fn events_of(&self, p: ProcKey) -> Result<Vec<Event>, StoreError> {
-        let events = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
-        let idx = self.tx.open_table(BY_PROC).map_err(StoreError::db)?;
+    pub fn events_of(&self, p: ProcKey) -> Vec<Found> {
         let mut out = Vec::new();
-        let lo = (p.boot, p.tgid, p.start, 0u64, 0u64);
-        let hi = (p.boot, p.tgid, p.start, u64::MAX, u64::MAX);
-        for row in idx.range(lo..=hi).map_err(StoreError::db)? {
-            let (k, _) = row.map_err(StoreError::db)?;
-            let (_, _, _, time, seq) = k.value();
-            out.push(self.event_at(&events, time, seq)?);
+        for s in &self.segments {
+            let r = guarded(&s.file.path, || s.reader.events_of(p));
+            self.collect(s, r, &mut out);
         }
-        Ok(out)
+        out.sort_by_key(|f| f.event.time);
+        out
     }
 
-    /// Every process key recorded for one tgid (PIDs are reused: there may be several).
-    pub fn procs_with_tgid(&self, tgid: u32) -> Result<Vec<ProcKey>, StoreError> {
-        let idx = self.tx.open_table(BY_PROC).map_err(StoreError::db)?;
-        let mut out: Vec<ProcKey> = Vec::new();
-        for row in idx.iter().map_err(StoreError::db)? {
-            let (k, _) = row.map_err(StoreError::db)?;
-            let (boot, t, start, _, _) = k.value();
-            if t == tgid && out.last().is_none_or(|l| (l.boot, l.start) != (boot, start)) {
-                out.push(ProcKey { boot, tgid, start });
-            }
+    fn collect(&self, s: &Open, events: Result<Vec<Event>, StoreError>, out: &mut Vec<Found>) {
+        let resolved = events.and_then(|v| {
+            guarded(&s.file.path, || v.into_iter().map(|e| self.found(s, e)).collect::<Result<Vec<_>, _>>())
+        });
+        match resolved {
+            Ok(v) => out.extend(v),
+            Err(e) => self.problems.borrow_mut().push(format!("skipping segment {}: {e}", s.file.path.display())),
         }
-        Ok(out)
     }
 }

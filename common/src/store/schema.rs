@@ -7,9 +7,13 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::StoreError;
 
-/// `format` -> u32 LE format version; `magic` -> [`MAGIC`]; `created` -> u64 LE wall ns.
+/// `magic` -> [`MAGIC`]; `format` -> u32 LE format version; `seq` -> u64 LE segment number;
+/// `created`, `last_commit` -> u64 LE wall ns.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// boot index -> [`crate::record::BootInfo`]
+/// (boot, tgid, start) -> [`crate::record::Event`]: the processes alive when the segment
+/// began (their latest exec, or fork if they never exec'd), so the segment reads alone.
+pub const CHECKPOINT: TableDefinition<(u32, u32, u64), &[u8]> = TableDefinition::new("checkpoint");
+/// boot index (from the boot id, see [`crate::record::boot_index`]) -> [`crate::record::BootInfo`]
 pub const BOOTS: TableDefinition<u32, &[u8]> = TableDefinition::new("boots");
 /// (wall ns, seq) -> [`crate::record::Event`]; seq is unique and grows with each event.
 pub const EVENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("events");

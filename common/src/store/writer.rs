@@ -1,16 +1,39 @@
-//! The recorder's side of the store: batched, fsync'd commits.
+//! The recorder's side of the store: one active segment at a time, rotated by age and
+//! size, sealed on demand, recovered after a crash, trimmed by retention.
 
 use std::{
     collections::{HashMap, HashSet},
+    fs,
     path::{Path, PathBuf},
 };
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use super::{
+    LOCK_FILE, StoreError, prepare_dir,
+    segment::{self, SegmentFile, State},
+    segment_writer::{SegmentWriter, referenced},
+};
+use crate::record::{Body, BootInfo, Container, Event, Gap, GapReason, ProcKey, boot_index};
 
-use super::{FORMAT_VERSION, StoreError, prepare_dir, schema::*};
-use crate::record::{Body, BootInfo, Container, Event, Gap, ProcKey};
+/// When to start a new segment, and what to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// A segment older than this (wall ns) is sealed at the next commit.
+    pub segment_age_ns: u64,
+    /// A segment larger than this is sealed at the next commit.
+    pub segment_bytes: u64,
+    /// Delete sealed segments whose newest event is older than this.
+    pub retain_ns: Option<u64>,
+    /// Delete the oldest sealed segments while the data directory is larger than this.
+    pub max_bytes: Option<u64>,
+}
 
-/// What one commit writes. Events must come in the order they happened per process.
+impl Default for Options {
+    fn default() -> Self {
+        Options { segment_age_ns: 600 * 1_000_000_000, segment_bytes: 256 << 20, retain_ns: None, max_bytes: None }
+    }
+}
+
+/// What a batch writes.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<Event>,
@@ -21,127 +44,132 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.gaps.is_empty()
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.events.len() + self.gaps.len()
-    }
+/// What opening the store found and did, for the recorder's log.
+#[derive(Debug, Default)]
+pub struct OpenReport {
+    /// Active segments of a recorder that did not stop, recovered and sealed.
+    pub recovered: Vec<PathBuf>,
+    /// Segments that could not be opened, moved to `corrupt/`, with the reason.
+    pub set_aside: Vec<(PathBuf, String)>,
+    /// The time the recorder was not running, stored as a gap.
+    pub downtime: Option<Gap>,
 }
 
 pub struct StoreWriter {
-    db: Database,
-    path: PathBuf,
-    next_seq: u64,
-    container_index: HashMap<String, u32>,
+    dir: PathBuf,
+    _lock: fs::File,
+    opts: Options,
+    active: SegmentWriter,
+    /// Gaps written to the active segment (a segment with gaps is worth sealing).
+    active_gaps: u64,
+    boots: Vec<(u32, BootInfo)>,
+    index: HashMap<String, u32>,
+    /// Container records with this segment's counters.
     containers: Vec<Container>,
     dirty: HashSet<u32>,
-    /// Processes alive in some container, to count each process once.
     live_in_container: HashSet<(ProcKey, u32)>,
+    /// Each live process's latest exec (or fork): the checkpoint of the next segment.
+    live: HashMap<ProcKey, Event>,
+    pending_gaps: Vec<Gap>,
+    broken: bool,
+}
+
+fn set_aside(dir: &Path, path: &Path) -> PathBuf {
+    let corrupt = dir.join("corrupt");
+    let _ = fs::create_dir_all(&corrupt);
+    let to = corrupt.join(path.file_name().unwrap_or_default());
+    match fs::rename(path, &to) {
+        Ok(()) => to,
+        Err(_) => path.to_path_buf(),
+    }
 }
 
 impl StoreWriter {
-    /// Opens or creates the store in `dir` (0700 dir, 0600 file).
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let path = prepare_dir(dir)?;
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
-            other => StoreError::Foreign { path: path.clone(), detail: other.to_string() },
-        })?;
+    /// Opens the data directory for recording: takes its lock, recovers what a crashed
+    /// recorder left, records the downtime, and starts a new active segment.
+    pub fn open(dir: &Path, opts: Options, now: u64) -> Result<(Self, OpenReport), StoreError> {
+        prepare_dir(dir)?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = super::private_file(&lock_path)?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked { path: dir.to_path_buf() });
+        }
+        let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
+        let (segments, _) = segment::list(dir).map_err(io)?;
+        let mut report = OpenReport::default();
+        let mut last_seen: Option<u64> = None;
+        let mut next_seq = 0;
+        for file in &segments {
+            next_seq = next_seq.max(file.seq + 1);
+            match file.state {
+                State::Sealed { last, .. } => last_seen = Some(last_seen.unwrap_or(0).max(last)),
+                State::Active => match SegmentWriter::recover(file) {
+                    Ok((w, last_commit)) => {
+                        let t = last_commit.unwrap_or(w.last).max(w.last);
+                        if t > 0 {
+                            last_seen = Some(last_seen.unwrap_or(0).max(t));
+                        }
+                        report.recovered.push(w.seal()?);
+                    }
+                    Err(e) => report.set_aside.push((set_aside(dir, &file.path), e.to_string())),
+                },
+            }
+        }
+        let crashed = !report.recovered.is_empty() || !report.set_aside.is_empty();
+        let active = SegmentWriter::create(dir, next_seq, now)?;
         let mut w = StoreWriter {
-            db,
-            path,
-            next_seq: 0,
-            container_index: HashMap::new(),
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            opts,
+            active,
+            active_gaps: 0,
+            boots: Vec::new(),
+            index: HashMap::new(),
             containers: Vec::new(),
             dirty: HashSet::new(),
             live_in_container: HashSet::new(),
+            live: HashMap::new(),
+            pending_gaps: Vec::new(),
+            broken: false,
         };
-        w.init()?;
-        Ok(w)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn init(&mut self) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(StoreError::db)?;
-        {
-            let mut meta = tx.open_table(META).map_err(StoreError::db)?;
-            let magic = meta.get("magic").map_err(StoreError::db)?.map(|v| v.value().to_vec());
-            match magic {
-                None if meta.len().map_err(StoreError::db)? == 0 => {
-                    meta.insert("magic", MAGIC).map_err(StoreError::db)?;
-                    meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice()).map_err(StoreError::db)?;
-                }
-                Some(m) if m == MAGIC => {
-                    let v = meta.get("format").map_err(StoreError::db)?.map(|v| v.value().to_vec());
-                    let found = v.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
-                    if found > FORMAT_VERSION {
-                        return Err(StoreError::TooNew { path: self.path.clone(), found });
-                    }
-                }
-                _ => {
-                    return Err(StoreError::Foreign {
-                        path: self.path.clone(),
-                        detail: "a redb file without ctrail's meta table".into(),
-                    });
-                }
-            }
-            // Create every table so that readers never meet a missing one.
-            tx.open_table(BOOTS).map_err(StoreError::db)?;
-            tx.open_table(BY_PROC).map_err(StoreError::db)?;
-            tx.open_table(BY_CONTAINER).map_err(StoreError::db)?;
-            tx.open_table(GAPS).map_err(StoreError::db)?;
-            let events = tx.open_table(EVENTS).map_err(StoreError::db)?;
-            let last_seq = events
-                .iter()
-                .map_err(StoreError::db)?
-                .map(|r| r.map(|(k, _)| k.value().1))
-                .try_fold(0u64, |m, s| -> Result<u64, redb::StorageError> { Ok(m.max(s? + 1)) });
-            self.next_seq = last_seq.map_err(StoreError::db)?;
-            let containers = tx.open_table(CONTAINERS).map_err(StoreError::db)?;
-            for row in containers.iter().map_err(StoreError::db)? {
-                let (k, v) = row.map_err(StoreError::db)?;
-                let c: Container = decode("container", v.value())?;
-                let idx = k.value();
-                if idx as usize != self.containers.len() {
-                    return Err(StoreError::Decode { what: "container", detail: format!("index {idx} out of order") });
-                }
-                self.container_index.insert(c.id.clone(), idx);
-                self.containers.push(c);
-            }
-            tx.open_table(CONTAINER_IDS).map_err(StoreError::db)?;
+        if let Some(start) = last_seen.filter(|&t| t > 0 && t < now) {
+            let gap = Gap {
+                start,
+                end: now,
+                lost_exec: 0,
+                lost_fork: 0,
+                lost_exit: 0,
+                reason: GapReason::RecorderDown { crashed },
+            };
+            report.downtime = Some(gap.clone());
+            w.commit(&Batch { events: Vec::new(), gaps: vec![gap] }, now)?;
         }
-        tx.commit().map_err(StoreError::db)
+        Ok((w, report))
     }
 
-    /// Registers the boot this recorder runs on; a second run on the same boot reuses its index.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn active_path(&self) -> &Path {
+        &self.active.path
+    }
+
+    /// Registers the boot this recorder runs on; its index is stable across runs.
     pub fn add_boot(&mut self, info: &BootInfo) -> Result<u32, StoreError> {
-        let tx = self.db.begin_write().map_err(StoreError::db)?;
-        let idx = {
-            let mut boots = tx.open_table(BOOTS).map_err(StoreError::db)?;
-            let mut found = None;
-            let mut next = 0;
-            for row in boots.iter().map_err(StoreError::db)? {
-                let (k, v) = row.map_err(StoreError::db)?;
-                let b: BootInfo = decode("boot", v.value())?;
-                if b.boot_id == info.boot_id {
-                    found = Some(k.value());
-                }
-                next = next.max(k.value() + 1);
-            }
-            let idx = found.unwrap_or(next);
-            boots.insert(idx, encode(info)?.as_slice()).map_err(StoreError::db)?;
-            idx
-        };
-        tx.commit().map_err(StoreError::db)?;
+        let idx = boot_index(&info.boot_id);
+        self.boots.retain(|(i, _)| *i != idx);
+        self.boots.push((idx, info.clone()));
+        self.active.write_boot(idx, info)?;
         Ok(idx)
     }
 
     /// The index of a container, adding it on first sight. A later verdict with more
     /// detail (a runtime where there was none) fills in the stored one.
     pub fn container(&mut self, c: Container) -> u32 {
-        if let Some(&idx) = self.container_index.get(&c.id) {
+        if let Some(&idx) = self.index.get(&c.id) {
             let have = &mut self.containers[idx as usize];
             if have.runtime.is_none() && c.runtime.is_some() {
                 have.runtime = c.runtime;
@@ -151,74 +179,156 @@ impl StoreWriter {
             return idx;
         }
         let idx = self.containers.len() as u32;
-        self.container_index.insert(c.id.clone(), idx);
+        self.index.insert(c.id.clone(), idx);
         self.containers.push(c);
         self.dirty.insert(idx);
         idx
     }
 
-    pub fn container_record(&self, idx: u32) -> Option<&Container> {
-        self.containers.get(idx as usize)
+    fn track(&mut self, e: &Event) {
+        match &e.body {
+            Body::Exit(_) => {
+                self.live.remove(&e.proc);
+            }
+            Body::Exec(_) => {
+                self.live.insert(e.proc, e.clone());
+            }
+            Body::Fork(_) => {
+                self.live.entry(e.proc).or_insert_with(|| e.clone());
+            }
+        }
+        let Some(idx) = e.container else { return };
+        let new_proc = match e.body {
+            Body::Exit(_) => {
+                self.live_in_container.remove(&(e.proc, idx));
+                false
+            }
+            _ => self.live_in_container.insert((e.proc, idx)),
+        };
+        if let Some(c) = self.containers.get_mut(idx as usize) {
+            c.events += 1;
+            c.processes += u64::from(new_proc);
+            c.first_seen = c.first_seen.min(e.time);
+            c.last_seen = c.last_seen.max(e.time);
+            self.dirty.insert(idx);
+        }
     }
 
-    /// Wall time of the newest stored event, if any.
-    pub fn last_event_time(&self) -> Result<Option<u64>, StoreError> {
-        let tx = self.db.begin_read().map_err(StoreError::db)?;
-        let t = tx.open_table(EVENTS).map_err(StoreError::db)?;
-        Ok(t.last().map_err(StoreError::db)?.map(|(k, _)| k.value().0))
-    }
-
-    /// Writes one batch in one transaction, durable when this returns.
-    pub fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+    /// Writes one batch in one transaction (durable when this returns), then seals the
+    /// active segment if it is old or large enough.
+    pub fn commit(&mut self, batch: &Batch, now: u64) -> Result<(), StoreError> {
+        if self.broken {
+            self.active.reopen()?;
+            self.broken = false;
+        }
         for e in &batch.events {
-            if let Some(idx) = e.container {
-                let new_proc = match e.body {
-                    Body::Exit(_) => {
-                        self.live_in_container.remove(&(e.proc, idx));
-                        false
-                    }
-                    _ => self.live_in_container.insert((e.proc, idx)),
-                };
-                if let Some(c) = self.containers.get_mut(idx as usize) {
-                    c.events += 1;
-                    c.processes += u64::from(new_proc);
-                    c.first_seen = c.first_seen.min(e.time);
-                    c.last_seen = c.last_seen.max(e.time);
-                    self.dirty.insert(idx);
-                }
-            }
+            self.track(e);
         }
-        let tx = self.db.begin_write().map_err(StoreError::db)?;
-        let mut seq = self.next_seq;
-        {
-            let mut events = tx.open_table(EVENTS).map_err(StoreError::db)?;
-            let mut by_proc = tx.open_table(BY_PROC).map_err(StoreError::db)?;
-            let mut by_container = tx.open_table(BY_CONTAINER).map_err(StoreError::db)?;
-            for e in &batch.events {
-                events.insert((e.time, seq), encode(e)?.as_slice()).map_err(StoreError::db)?;
-                let p = e.proc;
-                by_proc.insert((p.boot, p.tgid, p.start, e.time, seq), ()).map_err(StoreError::db)?;
-                if let Some(c) = e.container {
-                    by_container.insert((c, e.time, seq), ()).map_err(StoreError::db)?;
-                }
-                seq += 1;
-            }
-            let mut gaps = tx.open_table(GAPS).map_err(StoreError::db)?;
-            for g in &batch.gaps {
-                gaps.insert((g.start, seq), encode(g)?.as_slice()).map_err(StoreError::db)?;
-                seq += 1;
-            }
-            let mut containers = tx.open_table(CONTAINERS).map_err(StoreError::db)?;
-            let mut ids = tx.open_table(CONTAINER_IDS).map_err(StoreError::db)?;
-            for &idx in &self.dirty {
-                let c = &self.containers[idx as usize];
-                containers.insert(idx, encode(c)?.as_slice()).map_err(StoreError::db)?;
-                ids.insert(c.id.as_str(), idx).map_err(StoreError::db)?;
-            }
+        let mut gaps = std::mem::take(&mut self.pending_gaps);
+        gaps.extend(batch.gaps.iter().cloned());
+        let dirty: Vec<(u32, &Container)> = self.dirty.iter().map(|&i| (i, &self.containers[i as usize])).collect();
+        if let Err(e) = self.active.commit(&batch.events, &gaps, &dirty, now) {
+            self.broken = true;
+            // Gaps not written yet are kept for the next commit.
+            self.pending_gaps = gaps.into_iter().filter(|g| !batch.gaps.contains(g)).collect();
+            return Err(e);
         }
-        tx.commit().map_err(StoreError::db)?;
+        self.active_gaps += gaps.len() as u64;
         self.dirty.clear();
-        self.next_seq = seq;
+        let old = now.saturating_sub(self.active.created) >= self.opts.segment_age_ns;
+        if (old || self.active.size() >= self.opts.segment_bytes) && self.has_data() {
+            self.rotate(now)?;
+        }
         Ok(())
+    }
+
+    /// Periodic upkeep without new events: seal an old segment, apply retention.
+    pub fn tick(&mut self, now: u64) -> Result<(), StoreError> {
+        if now.saturating_sub(self.active.created) >= self.opts.segment_age_ns && self.has_data() {
+            self.rotate(now)?;
+        } else {
+            self.apply_retention(now);
+        }
+        Ok(())
+    }
+
+    fn has_data(&self) -> bool {
+        self.active.events > 0 || self.active_gaps > 0
+    }
+
+    /// Seals the active segment now, if it holds anything, so that readers see it.
+    pub fn seal_now(&mut self, now: u64) -> Result<Option<PathBuf>, StoreError> {
+        if !self.has_data() {
+            return Ok(None);
+        }
+        self.rotate(now).map(Some)
+    }
+
+    fn rotate(&mut self, now: u64) -> Result<PathBuf, StoreError> {
+        // The new segment first: if it cannot be created (a full disk), keep the old one.
+        let mut next = SegmentWriter::create(&self.dir, self.active.seq + 1, now)?;
+        for c in &mut self.containers {
+            c.events = 0;
+            c.processes = 0;
+            c.first_seen = now;
+            c.last_seen = now;
+        }
+        let needed: HashSet<u32> = referenced(&self.live.values().cloned().collect::<Vec<_>>());
+        let containers: Vec<(u32, &Container)> = needed.iter().map(|&i| (i, &self.containers[i as usize])).collect();
+        next.write_start(&self.boots, &containers, &mut self.live.values())?;
+        let old = std::mem::replace(&mut self.active, next);
+        self.active_gaps = 0;
+        self.dirty.clear();
+        let sealed = old.seal()?;
+        self.apply_retention(now);
+        Ok(sealed)
+    }
+
+    /// Deletes whole sealed segments past `--retain` or beyond `--max-size`, oldest first,
+    /// never the active one; each deletion is recorded as a gap.
+    pub fn apply_retention(&mut self, now: u64) {
+        if self.opts.retain_ns.is_none() && self.opts.max_bytes.is_none() {
+            return;
+        }
+        let Ok((segments, _)) = segment::list(&self.dir) else { return };
+        let size = |f: &SegmentFile| fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+        let mut total: u64 = segments.iter().map(size).sum();
+        for f in segments.iter().filter(|f| matches!(f.state, State::Sealed { .. })) {
+            let State::Sealed { first, last } = f.state else { continue };
+            let expired = self.opts.retain_ns.is_some_and(|r| last.max(first) < now.saturating_sub(r));
+            let too_big = self.opts.max_bytes.is_some_and(|m| total > m);
+            if !expired && !too_big {
+                break;
+            }
+            let events =
+                super::guarded(&f.path, || super::segment_reader::SegmentReader::open(f)?.event_count()).unwrap_or(0);
+            let bytes = size(f);
+            if fs::remove_file(&f.path).is_ok() {
+                total = total.saturating_sub(bytes);
+                self.pending_gaps.push(Gap {
+                    start: first,
+                    end: last,
+                    lost_exec: 0,
+                    lost_fork: 0,
+                    lost_exit: 0,
+                    reason: GapReason::Retention { segment: f.name(), events },
+                });
+            }
+        }
+    }
+
+    /// Stops recording: seals the active segment (or removes it when it holds nothing).
+    pub fn close(self, now: u64) -> Result<Option<PathBuf>, StoreError> {
+        let mut me = self;
+        if !me.pending_gaps.is_empty() {
+            me.commit(&Batch::default(), now)?;
+        }
+        if me.has_data() {
+            return me.active.seal().map(Some);
+        }
+        let path = me.active.path.clone();
+        drop(me);
+        let _ = fs::remove_file(&path);
+        Ok(None)
     }
 }

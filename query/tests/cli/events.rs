@@ -105,13 +105,16 @@ fn bad_input_is_one_line_and_exit_2() {
         let err = stderr(&o);
         assert!(err.contains(want), "{args:?}: {err}");
     }
-    // A foreign file where the store should be.
-    let foreign = tempfile::tempdir().unwrap();
-    std::fs::write(foreign.path().join("ctrail.redb"), b"not a database at all, just text").unwrap();
-    let o = ctrail(&["events", "--data-dir", foreign.path().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("is not a ctrail store"), "{}", stderr(&o));
-    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    // Foreign files where the store should be: a stray database, and a segment-named one
+    // that is not a redb file at all.
+    for name in ["other.redb", "0000000001-1-2.redb"] {
+        let foreign = tempfile::tempdir().unwrap();
+        std::fs::write(foreign.path().join(name), b"not a database at all, just text").unwrap();
+        let o = ctrail(&["events", "--data-dir", foreign.path().to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("is not a ctrail store") && stderr(&o).contains(name), "{}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ use ctrail_common::{
     record::{
         Body, BootInfo, Caps, Cgroups, Container, Event, Exec, Exit, Fork, Gap, GapReason, Namespaces, ProcKey, Source,
     },
-    store::{Batch, StoreWriter},
+    store::{Batch, Options, StoreWriter},
 };
 
 pub fn ctrail(args: &[&str]) -> Output {
@@ -92,7 +92,8 @@ fn container(id: &str) -> Container {
 /// A store with a host shell, two docker containers whose IDs share a prefix, a process
 /// that exits with 7, one killed by SIGKILL, a PID reused by a later process, and a gap.
 pub fn sample_store(dir: &Path) {
-    let mut w = StoreWriter::open(dir).expect("create store");
+    let now = T0 + 3600 * SEC;
+    let (mut w, _) = StoreWriter::open(dir, Options::default(), now).expect("create store");
     let boot = w
         .add_boot(&BootInfo {
             boot_id: "b0".into(),
@@ -142,5 +143,6 @@ pub fn sample_store(dir: &Path) {
         lost_exit: 0,
         reason: GapReason::RingBufferFull,
     }];
-    w.commit(&Batch { events, gaps }).unwrap();
+    w.commit(&Batch { events, gaps }, now).unwrap();
+    w.close(now).unwrap();
 }

@@ -44,15 +44,32 @@ pub fn marker(tag: &str) -> String {
 pub struct Recorder {
     child: Child,
     dir: tempfile::TempDir,
+    data: PathBuf,
     pub log: Arc<Mutex<String>>,
 }
 
 impl Recorder {
+    /// A recorder on a new data directory.
     pub fn start(extra: &[&str]) -> Recorder {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, extra)
+    }
+
+    /// A recorder on `DIR/data` of an existing temporary directory (a restart).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Recorder {
+        let data = dir.path().join("data");
+        Self::spawn(dir, data, extra)
+    }
+
+    /// A recorder on a data directory somewhere else (a small tmpfs, say).
+    pub fn start_at(data: &Path, extra: &[&str]) -> Recorder {
+        Self::spawn(tempfile::tempdir().expect("temp dir"), data.to_path_buf(), extra)
+    }
+
+    fn spawn(dir: tempfile::TempDir, data: PathBuf, extra: &[&str]) -> Recorder {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder"))
             .args(["run", "--data-dir"])
-            .arg(dir.path().join("data"))
+            .arg(&data)
             .args(extra)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
@@ -77,15 +94,28 @@ impl Recorder {
             let _ = child.kill();
             panic!("recorder did not become ready:\n{}", log.lock().unwrap());
         }
-        Recorder { child, dir, log }
+        Recorder { child, dir, data, log }
     }
 
     pub fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
-    /// SIGTERM, wait, and return the store and the recorder's log.
-    pub fn stop(mut self) -> (Stored, String) {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// After the recorder was killed: reap it and keep its directory for a restart.
+    pub fn abandon(mut self) -> tempfile::TempDir {
+        let _ = self.child.wait();
+        self.dir
+    }
+
+    fn terminate(&mut self) -> String {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -99,30 +129,42 @@ impl Recorder {
         std::thread::sleep(Duration::from_millis(50));
         let log = self.log.lock().unwrap().clone();
         assert!(status.success(), "recorder exited with {status}:\n{log}");
-        let reader = StoreReader::open(&self.data()).expect("open store");
-        (Stored::load(reader, self.dir), log)
+        log
+    }
+
+    /// SIGTERM, wait for a clean exit, and return the log.
+    pub fn kill_and_log(mut self) -> String {
+        self.terminate()
+    }
+
+    /// SIGTERM, wait, and return the store and the recorder's log.
+    pub fn stop(mut self) -> (Stored, String) {
+        let log = self.terminate();
+        let reader = StoreReader::open(&self.data).expect("open store");
+        let stored = Stored::load(reader, self.dir);
+        assert!(stored.problems.is_empty(), "{:?}", stored.problems);
+        (stored, log)
     }
 }
 
 /// Everything in a store, loaded for assertions.
 pub struct Stored {
     pub events: Vec<Event>,
-    pub containers: std::collections::HashMap<u32, ctrail_common::record::Container>,
+    /// The container of `events[i]`, merged across segments.
+    pub containers: Vec<Option<ctrail_common::record::Container>>,
     pub gaps: Vec<ctrail_common::record::Gap>,
-    _dir: tempfile::TempDir,
+    pub problems: Vec<String>,
+    pub dir: tempfile::TempDir,
 }
 
 impl Stored {
-    fn load(r: StoreReader, dir: tempfile::TempDir) -> Stored {
-        let mut events = Vec::new();
-        r.for_each_event(0, u64::MAX, |e| {
-            events.push(e);
-            std::ops::ControlFlow::Continue(())
-        })
-        .unwrap();
-        let containers = r.containers().unwrap().into_iter().collect();
-        let gaps = r.gaps().unwrap();
-        Stored { events, containers, gaps, _dir: dir }
+    pub fn load(r: StoreReader, dir: tempfile::TempDir) -> Stored {
+        let merged: std::collections::HashMap<String, ctrail_common::record::Container> =
+            r.containers().into_iter().map(|c| (c.id.clone(), c)).collect();
+        let found = r.events(0, u64::MAX, |_| true);
+        let containers = found.iter().map(|f| f.container.as_ref().map(|c| merged[&c.id].clone())).collect();
+        let events = found.into_iter().map(|f| f.event).collect();
+        Stored { events, containers, gaps: r.gaps(), problems: r.problems(), dir }
     }
 
     pub fn execs_with(&self, marker: &str) -> Vec<&Event> {
@@ -143,7 +185,8 @@ impl Stored {
     }
 
     pub fn container_of(&self, e: &Event) -> Option<&ctrail_common::record::Container> {
-        e.container.and_then(|i| self.containers.get(&i))
+        let i = self.events.iter().position(|x| std::ptr::eq(x, e))?;
+        self.containers[i].as_ref()
     }
 }
 

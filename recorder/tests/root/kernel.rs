@@ -294,12 +294,27 @@ fn store_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let rec = Recorder::start(&[]);
     let data = rec.data();
-    let dir_mode = fs::metadata(&data).unwrap().permissions().mode() & 0o777;
-    let file_mode = fs::metadata(data.join("ctrail.redb")).unwrap().permissions().mode() & 0o777;
-    let _ = rec.stop();
-    assert_eq!((dir_mode, file_mode), (0o700, 0o600));
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir_mode = mode(&data);
+    let mut files: Vec<(String, u32)> = fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), mode(&p)))
+        .collect();
+    let (s, _) = rec.stop();
+    files.extend(
+        fs::read_dir(s.dir.path().join("data"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), mode(&p))),
+    );
+    assert_eq!(dir_mode, 0o700);
+    assert!(files.iter().any(|(n, _)| n.ends_with(".active.redb")), "{files:?}");
+    assert!(files.iter().any(|(n, _)| n == "control.sock"), "{files:?}");
+    for (name, m) in &files {
+        assert_eq!(m & 0o077, 0, "{name} is {m:o}: the store holds command lines");
+    }
 }
-
 #[test]
 fn raw_tp_fallback_records_the_same() {
     if !need_root() {

@@ -7,3 +7,4 @@
 mod containers;
 mod helpers;
 mod kernel;
+mod store;

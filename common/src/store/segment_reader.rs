@@ -1,0 +1,186 @@
+//! One sealed segment, read-only; any number of processes may read it at once.
+
+use std::{
+    ops::ControlFlow,
+    path::{Path, PathBuf},
+};
+
+use redb::{ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use super::{FORMAT_VERSION, StoreError, schema::*, segment::SegmentFile};
+use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
+
+pub struct SegmentReader {
+    tx: ReadTransaction,
+    path: PathBuf,
+}
+
+impl SegmentReader {
+    /// Opens one segment, checking that it is a ctrail segment of a format this build reads.
+    pub fn open(file: &SegmentFile) -> Result<Self, StoreError> {
+        Self::open_path(&file.path)
+    }
+
+    pub fn open_path(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let db = ReadOnlyDatabase::open(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
+            // redb reports a wrong magic number as an InvalidData I/O error.
+            redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                if source.kind() != std::io::ErrorKind::InvalidData =>
+            {
+                StoreError::Io { path: path.clone(), source }
+            }
+            other => StoreError::Foreign { path: path.clone(), detail: other.to_string() },
+        })?;
+        let tx = db.begin_read().map_err(StoreError::db)?;
+        let foreign = |detail: &str| StoreError::Foreign { path: path.clone(), detail: detail.to_string() };
+        let meta = tx.open_table(META).map_err(|_| foreign("no ctrail meta table"))?;
+        let magic = meta.get("magic").map_err(StoreError::db)?.map(|v| v.value().to_vec());
+        if magic.as_deref() != Some(MAGIC) {
+            return Err(foreign("wrong magic in the meta table"));
+        }
+        let v = meta.get("format").map_err(StoreError::db)?.map(|v| v.value().to_vec());
+        let found = v.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
+        if found > FORMAT_VERSION {
+            return Err(StoreError::TooNew { path, found });
+        }
+        drop(meta);
+        Ok(SegmentReader { tx, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn boots(&self) -> Result<Vec<(u32, BootInfo)>, StoreError> {
+        let t = self.tx.open_table(BOOTS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(StoreError::db)? {
+            let (k, v) = row.map_err(StoreError::db)?;
+            out.push((k.value(), decode("boot", v.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn containers(&self) -> Result<Vec<(u32, Container)>, StoreError> {
+        let t = self.tx.open_table(CONTAINERS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(StoreError::db)? {
+            let (k, v) = row.map_err(StoreError::db)?;
+            out.push((k.value(), decode("container", v.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
+        let t = self.tx.open_table(GAPS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(StoreError::db)? {
+            let (_, v) = row.map_err(StoreError::db)?;
+            out.push(decode("gap", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The processes alive when this segment began.
+    pub fn checkpoint(&self) -> Result<Vec<Event>, StoreError> {
+        let t = self.tx.open_table(CHECKPOINT).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(StoreError::db)? {
+            let (_, v) = row.map_err(StoreError::db)?;
+            out.push(decode("checkpoint", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The local index of a container in this segment.
+    pub fn container_index(&self, id: &str) -> Result<Option<u32>, StoreError> {
+        let t = self.tx.open_table(CONTAINER_IDS).map_err(StoreError::db)?;
+        Ok(t.get(id).map_err(StoreError::db)?.map(|v| v.value()))
+    }
+
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
+        t.len().map_err(StoreError::db)
+    }
+
+    /// Events with `since <= time < until`, in time order.
+    pub fn for_each_event(
+        &self,
+        since: u64,
+        until: u64,
+        mut f: impl FnMut(Event) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
+        for row in t.range((since, 0)..(until, 0)).map_err(StoreError::db)? {
+            let (_, v) = row.map_err(StoreError::db)?;
+            if f(decode("event", v.value())?).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn event_at(
+        &self,
+        events: &redb::ReadOnlyTable<(u64, u64), &[u8]>,
+        time: u64,
+        seq: u64,
+    ) -> Result<Event, StoreError> {
+        let v = events
+            .get((time, seq))
+            .map_err(StoreError::db)?
+            .ok_or_else(|| StoreError::Decode { what: "index", detail: format!("event ({time}, {seq}) missing") })?;
+        decode("event", v.value())
+    }
+
+    /// One container's events with `since <= time < until`, in time order.
+    pub fn for_each_container_event(
+        &self,
+        container: u32,
+        since: u64,
+        until: u64,
+        mut f: impl FnMut(Event) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let events = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
+        let idx = self.tx.open_table(BY_CONTAINER).map_err(StoreError::db)?;
+        for row in idx.range((container, since, 0)..(container, until, 0)).map_err(StoreError::db)? {
+            let (k, _) = row.map_err(StoreError::db)?;
+            let (_, time, seq) = k.value();
+            if f(self.event_at(&events, time, seq)?).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every event of one process, in time order.
+    pub fn events_of(&self, p: ProcKey) -> Result<Vec<Event>, StoreError> {
+        let events = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
+        let idx = self.tx.open_table(BY_PROC).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        let lo = (p.boot, p.tgid, p.start, 0u64, 0u64);
+        let hi = (p.boot, p.tgid, p.start, u64::MAX, u64::MAX);
+        for row in idx.range(lo..=hi).map_err(StoreError::db)? {
+            let (k, _) = row.map_err(StoreError::db)?;
+            let (_, _, _, time, seq) = k.value();
+            out.push(self.event_at(&events, time, seq)?);
+        }
+        Ok(out)
+    }
+
+    /// Every process key recorded for one tgid (PIDs are reused: there may be several).
+    pub fn procs_with_tgid(&self, tgid: u32) -> Result<Vec<ProcKey>, StoreError> {
+        let idx = self.tx.open_table(BY_PROC).map_err(StoreError::db)?;
+        let mut out: Vec<ProcKey> = Vec::new();
+        for row in idx.iter().map_err(StoreError::db)? {
+            let (k, _) = row.map_err(StoreError::db)?;
+            let (boot, t, start, _, _) = k.value();
+            if t == tgid && out.last().is_none_or(|l| (l.boot, l.start) != (boot, start)) {
+                out.push(ProcKey { boot, tgid, start });
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,219 @@
+//! One segment file, written by the recorder: batched, fsync'd commits.
+
+use std::{
+    collections::HashSet,
+    fs,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use super::{FORMAT_VERSION, StoreError, schema::*, segment};
+use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
+
+pub(super) struct SegmentWriter {
+    /// `None` only between a failed reopen and the next successful one.
+    db: Option<Database>,
+    pub path: PathBuf,
+    pub seq: u64,
+    next: u64,
+    pub first: u64,
+    pub last: u64,
+    pub events: u64,
+    pub created: u64,
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn meta_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<Option<u64>, StoreError> {
+    Ok(meta.get(key).map_err(db_err)?.and_then(|v| v.value().try_into().ok()).map(u64::from_le_bytes))
+}
+
+/// Opens a segment file read-write (creating it 0600 if absent); redb repairs a file
+/// left by a crash here, keeping every committed transaction.
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::Io { path: path.to_path_buf(), source }
+        }
+        other => StoreError::Foreign { path: path.to_path_buf(), detail: other.to_string() },
+    })
+}
+
+impl SegmentWriter {
+    /// A new, empty active segment.
+    pub fn create(dir: &Path, seq: u64, now: u64) -> Result<Self, StoreError> {
+        let path = dir.join(segment::active_name(seq));
+        let db = open_db(&path)?;
+        let tx = db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            meta.insert("magic", MAGIC).map_err(db_err)?;
+            meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice()).map_err(db_err)?;
+            meta.insert("seq", seq.to_le_bytes().as_slice()).map_err(db_err)?;
+            meta.insert("created", now.to_le_bytes().as_slice()).map_err(db_err)?;
+            // Every table exists from the start, so readers never meet a missing one.
+            tx.open_table(CHECKPOINT).map_err(db_err)?;
+            tx.open_table(BOOTS).map_err(db_err)?;
+            tx.open_table(EVENTS).map_err(db_err)?;
+            tx.open_table(BY_PROC).map_err(db_err)?;
+            tx.open_table(BY_CONTAINER).map_err(db_err)?;
+            tx.open_table(CONTAINERS).map_err(db_err)?;
+            tx.open_table(CONTAINER_IDS).map_err(db_err)?;
+            tx.open_table(GAPS).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(SegmentWriter { db: Some(db), path, seq, next: 0, first: 0, last: 0, events: 0, created: now })
+    }
+
+    /// Reopens an active segment left behind by a recorder that did not stop (crash,
+    /// `kill -9`), to seal it. Returns the writer and the time of its last commit.
+    pub fn recover(file: &segment::SegmentFile) -> Result<(Self, Option<u64>), StoreError> {
+        let db = open_db(&file.path)?;
+        let (first, last, events, created, last_commit) = {
+            let tx = db.begin_read().map_err(db_err)?;
+            let meta = tx.open_table(META).map_err(|e| StoreError::Foreign {
+                path: file.path.clone(),
+                detail: format!("no ctrail meta table ({e})"),
+            })?;
+            if meta.get("magic").map_err(db_err)?.map(|v| v.value() == MAGIC) != Some(true) {
+                return Err(StoreError::Foreign { path: file.path.clone(), detail: "wrong magic".into() });
+            }
+            let created = meta_u64(&meta, "created")?.unwrap_or(0);
+            let last_commit = meta_u64(&meta, "last_commit")?;
+            let ev = tx.open_table(EVENTS).map_err(db_err)?;
+            let first = ev.first().map_err(db_err)?.map(|(k, _)| k.value().0).unwrap_or(0);
+            let last = ev.last().map_err(db_err)?.map(|(k, _)| k.value().0).unwrap_or(0);
+            (first, last, ev.len().map_err(db_err)?, created, last_commit)
+        };
+        let next = events + 1_000_000_000; // past any seq used before the crash
+        Ok((
+            SegmentWriter { db: Some(db), path: file.path.clone(), seq: file.seq, next, first, last, events, created },
+            last_commit,
+        ))
+    }
+
+    pub fn size(&self) -> u64 {
+        fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Drops the handle and opens the file again: after an I/O error (a full disk) redb
+    /// refuses further transactions on the old handle until it is reopened.
+    pub fn reopen(&mut self) -> Result<(), StoreError> {
+        self.db = None;
+        self.db = Some(open_db(&self.path)?);
+        Ok(())
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db.as_ref().ok_or_else(|| StoreError::Db(format!("{} is closed after an I/O error", self.path.display())))
+    }
+
+    /// Everything a new segment starts with: boots, the containers it refers to, and the
+    /// processes alive at its start.
+    pub fn write_start(
+        &mut self,
+        boots: &[(u32, BootInfo)],
+        containers: &[(u32, &Container)],
+        live: &mut dyn Iterator<Item = &Event>,
+    ) -> Result<(), StoreError> {
+        let tx = self.db()?.begin_write().map_err(db_err)?;
+        {
+            let mut b = tx.open_table(BOOTS).map_err(db_err)?;
+            for (i, info) in boots {
+                b.insert(*i, encode(info)?.as_slice()).map_err(db_err)?;
+            }
+            let mut cp = tx.open_table(CHECKPOINT).map_err(db_err)?;
+            for e in live {
+                let ProcKey { boot, tgid, start } = e.proc;
+                cp.insert((boot, tgid, start), encode(e)?.as_slice()).map_err(db_err)?;
+            }
+        }
+        Self::write_containers(&tx, containers)?;
+        tx.commit().map_err(db_err)
+    }
+
+    fn write_containers(tx: &redb::WriteTransaction, containers: &[(u32, &Container)]) -> Result<(), StoreError> {
+        let mut t = tx.open_table(CONTAINERS).map_err(db_err)?;
+        let mut ids = tx.open_table(CONTAINER_IDS).map_err(db_err)?;
+        for (idx, c) in containers {
+            t.insert(*idx, encode(*c)?.as_slice()).map_err(db_err)?;
+            ids.insert(c.id.as_str(), *idx).map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    pub fn write_boot(&mut self, idx: u32, info: &BootInfo) -> Result<(), StoreError> {
+        let tx = self.db()?.begin_write().map_err(db_err)?;
+        tx.open_table(BOOTS).map_err(db_err)?.insert(idx, encode(info)?.as_slice()).map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+
+    /// One batch in one transaction, durable when this returns.
+    pub fn commit(
+        &mut self,
+        events: &[Event],
+        gaps: &[Gap],
+        containers: &[(u32, &Container)],
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let tx = self.db()?.begin_write().map_err(db_err)?;
+        let mut seq = self.next;
+        {
+            let mut ev = tx.open_table(EVENTS).map_err(db_err)?;
+            let mut by_proc = tx.open_table(BY_PROC).map_err(db_err)?;
+            let mut by_container = tx.open_table(BY_CONTAINER).map_err(db_err)?;
+            for e in events {
+                ev.insert((e.time, seq), encode(e)?.as_slice()).map_err(db_err)?;
+                let p = e.proc;
+                by_proc.insert((p.boot, p.tgid, p.start, e.time, seq), ()).map_err(db_err)?;
+                if let Some(c) = e.container {
+                    by_container.insert((c, e.time, seq), ()).map_err(db_err)?;
+                }
+                seq += 1;
+            }
+            let mut g = tx.open_table(GAPS).map_err(db_err)?;
+            for gap in gaps {
+                g.insert((gap.start, seq), encode(gap)?.as_slice()).map_err(db_err)?;
+                seq += 1;
+            }
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            meta.insert("last_commit", now.to_le_bytes().as_slice()).map_err(db_err)?;
+        }
+        Self::write_containers(&tx, containers)?;
+        tx.commit().map_err(db_err)?;
+        self.next = seq;
+        for e in events {
+            self.first = if self.first == 0 { e.time } else { self.first.min(e.time) };
+            self.last = self.last.max(e.time);
+        }
+        self.events += events.len() as u64;
+        Ok(())
+    }
+
+    /// Closes the segment and renames it to its sealed name; it is immutable from here on.
+    pub fn seal(self) -> Result<PathBuf, StoreError> {
+        let SegmentWriter { db, path, seq, first, last, .. } = self;
+        drop(db);
+        let sealed = path.with_file_name(segment::sealed_name(seq, first, last));
+        fs::rename(&path, &sealed).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+        Ok(sealed)
+    }
+}
+
+/// Unused containers need not be written: the ones events or live processes refer to.
+pub(super) fn referenced(events: &[Event]) -> HashSet<u32> {
+    events.iter().filter_map(|e| e.container).collect()
+}

@@ -36,6 +36,49 @@ pub enum Command {
     Events(EventsArgs),
     /// Every container seen.
     Containers(ContainersArgs),
+    /// The processes alive at a moment (default now), optionally in one container.
+    Ps(PsArgs),
+    /// The process tree at a moment, containers joined to their host ancestors.
+    Tree(PsArgs),
+    /// One process: its exec snapshot, its ancestry, its events.
+    Show(ShowArgs),
+    /// Write a case folder: processes.csv, events.csv, containers.csv, gaps.csv, manifest.json.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only this container (a unique prefix of its ID or its name is enough).
+    #[arg(long, value_name = "ID")]
+    pub container: Option<String>,
+    /// The moment (same forms as --since); default now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The process ID; when several processes had it, the newest unless --at picks one.
+    pub pid: u32,
+    /// Pick the process that had this PID at this moment.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The recorder's data directory.
+    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// The case folder to write (created; must not hold an export already).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub filters: Filters,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

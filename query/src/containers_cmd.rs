@@ -3,6 +3,7 @@
 use std::{io::Write, process::ExitCode};
 
 use anyhow::Result;
+use ctrail_common::record::Container;
 use serde_json::json;
 
 use crate::{
@@ -24,6 +25,21 @@ pub const CSV_HEADER: [&str; 10] = [
     "events",
     "reason",
 ];
+
+pub fn csv_row(c: &Container) -> [String; 10] {
+    [
+        c.id.clone(),
+        c.runtime.map(|r| r.as_str().to_string()).unwrap_or_default(),
+        c.name.clone().unwrap_or_default(),
+        c.pod_uid.clone().unwrap_or_default(),
+        c.outer_id.clone().unwrap_or_default(),
+        rfc3339(c.first_seen),
+        rfc3339(c.last_seen),
+        c.processes.to_string(),
+        c.events.to_string(),
+        c.reason.clone(),
+    ]
+}
 
 pub fn run(args: ContainersArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
@@ -58,18 +74,7 @@ pub fn run(args: ContainersArgs) -> Result<ExitCode> {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(CSV_HEADER)?;
             for c in list {
-                w.write_record([
-                    c.id.clone(),
-                    c.runtime.map(|r| r.as_str().to_string()).unwrap_or_default(),
-                    c.name.clone().unwrap_or_default(),
-                    c.pod_uid.clone().unwrap_or_default(),
-                    c.outer_id.clone().unwrap_or_default(),
-                    rfc3339(c.first_seen),
-                    rfc3339(c.last_seen),
-                    c.processes.to_string(),
-                    c.events.to_string(),
-                    c.reason.clone(),
-                ])?;
+                w.write_record(csv_row(c))?;
             }
             w.flush()?;
         }

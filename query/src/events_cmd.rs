@@ -63,8 +63,8 @@ impl Query {
         }
     }
 
-    pub fn gaps(&self, src: &Source) -> Result<Vec<Gap>> {
-        Ok(src.reader.gaps().into_iter().filter(|g| self.gap_matches(g)).collect())
+    pub fn gaps(&self, src: &Source) -> Vec<Gap> {
+        src.reader.gaps().into_iter().filter(|g| self.gap_matches(g)).collect()
     }
 }
 
@@ -174,7 +174,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
     let q = Query::new(&args.filters, &src)?;
     let mut rows: Vec<Row> = q.events(&src).into_iter().map(Row::Event).collect();
-    rows.extend(q.gaps(&src)?.into_iter().map(Row::Gap));
+    rows.extend(q.gaps(&src).into_iter().map(Row::Gap));
     rows.sort_by_key(Row::time);
     src.report_problems(0);
     if rows.is_empty() {

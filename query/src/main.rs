@@ -7,9 +7,13 @@ mod classify_cmd;
 mod cli;
 mod containers_cmd;
 mod events_cmd;
+mod export_cmd;
 mod output;
+mod ps_cmd;
+mod show_cmd;
 mod source;
 mod time;
+mod tree_cmd;
 mod view;
 
 use std::{io, process::ExitCode};
@@ -57,6 +61,10 @@ fn run() -> Result<ExitCode> {
         Some(cli::Command::Classify(a)) => classify_cmd::run(a),
         Some(cli::Command::Events(a)) => events_cmd::run(a),
         Some(cli::Command::Containers(a)) => containers_cmd::run(a),
+        Some(cli::Command::Ps(a)) => ps_cmd::run(a),
+        Some(cli::Command::Tree(a)) => tree_cmd::run(a),
+        Some(cli::Command::Show(a)) => show_cmd::run(a),
+        Some(cli::Command::Export(a)) => export_cmd::run(a),
         None => {
             cli::Cli::command().print_help()?;
             Ok(ExitCode::from(2))

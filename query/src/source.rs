@@ -4,7 +4,7 @@ use std::{collections::HashMap, path::Path, time::Duration};
 
 use anyhow::{Result, bail};
 use ctrail_common::{
-    record::Container,
+    record::{BootInfo, Container, ProcKey},
     store::{
         StoreReader,
         control::{self, Sealed},
@@ -15,6 +15,7 @@ pub struct Source {
     pub reader: StoreReader,
     /// Every container, merged across segments, by full ID.
     pub containers: HashMap<String, Container>,
+    pub boots: HashMap<u32, BootInfo>,
 }
 
 impl Source {
@@ -30,7 +31,14 @@ impl Source {
             eprintln!("ctrail: warning: {p}");
         }
         let containers = reader.containers().into_iter().map(|c| (c.id.clone(), c)).collect();
-        Ok(Source { reader, containers })
+        let boots = reader.boots().into_iter().collect();
+        Ok(Source { reader, containers, boots })
+    }
+
+    /// A process's start as wall-clock ns (its key holds boot-clock ns).
+    pub fn started(&self, p: ProcKey) -> u64 {
+        let offset = self.boots.get(&p.boot).map(|b| b.wall_offset_ns).unwrap_or(0);
+        (i128::from(p.start) + i128::from(offset)).max(0) as u64
     }
 
     /// Reports segments that failed while answering (after the query ran).

@@ -57,6 +57,15 @@ pub fn window(since: Option<&str>, until: Option<&str>) -> Result<(Nanos, Nanos)
     Ok((lo, hi))
 }
 
+/// A single moment (`--at`); now when absent.
+pub fn moment(at: Option<&str>) -> Result<Nanos> {
+    let now = Zoned::now().with_time_zone(TimeZone::system());
+    match at {
+        Some(s) => parse_at(s, &now).context("--at"),
+        None => to_nanos(now.timestamp()),
+    }
+}
+
 /// RFC 3339 in UTC with nanoseconds: the wire format's only time shape.
 pub fn rfc3339(ns: Nanos) -> String {
     let secs = (ns / 1_000_000_000) as i64;

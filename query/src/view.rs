@@ -109,3 +109,64 @@ impl GapView<'_> {
         }
     }
 }
+
+/// One process, from its latest exec (or its fork), as `ps`, `tree`, `show` and the
+/// export's processes.csv see it.
+pub struct ProcView<'a> {
+    pub found: &'a Found,
+    pub container: Option<&'a Container>,
+    pub started: u64,
+}
+
+impl<'a> ProcView<'a> {
+    pub fn new(found: &'a Found, src: &'a crate::source::Source) -> Self {
+        let container = found.container.as_ref().map(|c| src.containers.get(&c.id).unwrap_or(c.as_ref()));
+        ProcView { found, container, started: src.started(found.event.proc) }
+    }
+
+    pub fn command(&self) -> String {
+        match &self.found.event.body {
+            Body::Exec(x) => {
+                let args: Vec<String> = x.argv.iter().map(|a| quote(&String::from_utf8_lossy(a))).collect();
+                if args.is_empty() { String::from_utf8_lossy(&x.exe).into_owned() } else { args.join(" ") }
+            }
+            Body::Fork(f) => format!("[{}] (forked, no exec)", f.comm),
+            Body::Exit(_) => String::new(),
+        }
+    }
+
+    pub fn comm(&self) -> &str {
+        match &self.found.event.body {
+            Body::Exec(x) => &x.comm,
+            Body::Fork(f) => &f.comm,
+            Body::Exit(_) => "",
+        }
+    }
+
+    pub fn uid(&self) -> Option<u32> {
+        match &self.found.event.body {
+            Body::Exec(x) => Some(x.uid),
+            _ => None,
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let e = &self.found.event;
+        let mut v = serde_json::json!({
+            "pid": e.proc.tgid,
+            "ppid": e.ppid,
+            "process_start": e.proc.start,
+            "started": rfc3339(self.started),
+            "container_id": self.container.map(|c| c.id.as_str()),
+            "runtime": self.container.and_then(|c| c.runtime).map(|r| r.as_str()),
+            "comm": self.comm(),
+            "uid": self.uid(),
+        });
+        if let Body::Exec(x) = &e.body {
+            v["exe"] = serde_json::json!(String::from_utf8_lossy(&x.exe));
+            v["argv"] =
+                serde_json::json!(x.argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>());
+        }
+        v
+    }
+}

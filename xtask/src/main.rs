@@ -150,11 +150,29 @@ fn fuzz(seconds: u64) -> Result<()> {
         let p = entry?.path();
         std::fs::copy(&p, corpus.join(p.file_name().expect("file name")))?;
     }
-    run(Command::new("cargo").args(["+nightly", "fuzz", "run", "cgroup_file"]).arg(&corpus).args([
-        "--",
-        &format!("-max_total_time={seconds}"),
-        "-rss_limit_mb=2048",
-    ]))
+    // libFuzzer is chatty: its log goes to a file, and only its verdict to the console.
+    let log_path = root().join("target/fuzz-cgroup_file.log");
+    let log = std::fs::File::create(&log_path)?;
+    eprintln!("xtask: cargo +nightly fuzz run cgroup_file ({seconds}s, log in {})", log_path.display());
+    let status = Command::new("cargo")
+        .args(["+nightly", "fuzz", "run", "cgroup_file"])
+        .arg(&corpus)
+        .args(["--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=2048"])
+        .current_dir(root())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .status()
+        .context("starting cargo fuzz")?;
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let keep = if status.success() { 1 } else { 40 };
+    let tail: Vec<&str> = text.lines().rev().take(keep).collect();
+    for l in tail.iter().rev() {
+        eprintln!("fuzz: {l}");
+    }
+    if !status.success() {
+        bail!("fuzzing found a failure (full log: {})", log_path.display());
+    }
+    Ok(())
 }
 
 fn bench() -> Result<()> {

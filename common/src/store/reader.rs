@@ -225,6 +225,65 @@ impl StoreReader {
         out
     }
 
+    /// Every process key recorded with this PID, oldest first (PIDs are reused).
+    pub fn procs_with_tgid(&self, tgid: u32) -> Vec<ProcKey> {
+        let mut keys: Vec<ProcKey> = self.each(|s| s.reader.procs_with_tgid(tgid)).into_iter().flatten().collect();
+        keys.sort_by_key(|k| (k.start, k.boot));
+        keys.dedup();
+        keys
+    }
+
+    /// The processes alive at `at`, each as its latest exec (or its fork, if it never
+    /// exec'd), optionally only those of one container (full ID).
+    ///
+    /// One segment answers: the newest one created at or before `at` holds a checkpoint of
+    /// the processes alive at its start; replaying its events up to `at` gives the state
+    /// then. Later segments add only `/proc` snapshot records that started by `at` (a
+    /// recorder restarted after `at` still saw them running, so they were alive at `at`).
+    pub fn alive_at(&self, at: u64, container: Option<&str>) -> Vec<Found> {
+        use crate::record::{Body, Source};
+        let created: Vec<u64> = self.segments.iter().map(|s| s.reader.created().unwrap_or(0)).collect();
+        let k = created.iter().rposition(|&c| c <= at).unwrap_or(0);
+        let mut alive: HashMap<ProcKey, Found> = HashMap::new();
+        for (n, s) in self.segments.iter().enumerate().skip(k) {
+            let r = guarded(&s.file.path, || {
+                let mut evs = if n == k { s.reader.checkpoint()? } else { Vec::new() };
+                s.reader.for_each_event(0, at.saturating_add(1), |e| {
+                    let from_proc = matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs);
+                    if n == k || from_proc {
+                        evs.push(e);
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                evs.into_iter().map(|e| self.found(s, e)).collect::<Result<Vec<_>, _>>()
+            });
+            let list = match r {
+                Ok(l) => l,
+                Err(e) => {
+                    self.problems.borrow_mut().push(format!("skipping segment {}: {e}", s.file.path.display()));
+                    continue;
+                }
+            };
+            for f in list {
+                match f.event.body {
+                    Body::Exit(_) => {
+                        alive.remove(&f.event.proc);
+                    }
+                    Body::Exec(_) if n == k => {
+                        alive.insert(f.event.proc, f);
+                    }
+                    _ => {
+                        alive.entry(f.event.proc).or_insert(f);
+                    }
+                }
+            }
+        }
+        let wanted = |f: &Found| container.is_none_or(|id| f.container.as_ref().is_some_and(|c| c.id == id));
+        let mut v: Vec<Found> = alive.into_values().filter(wanted).collect();
+        v.sort_by_key(|f| (f.event.proc.start, f.event.proc.tgid));
+        v
+    }
+
     fn collect(&self, s: &Open, events: Result<Vec<Event>, StoreError>, out: &mut Vec<Found>) {
         let resolved = events.and_then(|v| {
             guarded(&s.file.path, || v.into_iter().map(|e| self.found(s, e)).collect::<Result<Vec<_>, _>>())

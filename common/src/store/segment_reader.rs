@@ -83,6 +83,13 @@ impl SegmentReader {
         Ok(out)
     }
 
+    /// When the segment was created (wall ns).
+    pub fn created(&self) -> Result<u64, StoreError> {
+        let meta = self.tx.open_table(META).map_err(StoreError::db)?;
+        let v = meta.get("created").map_err(StoreError::db)?.map(|v| v.value().to_vec());
+        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0))
+    }
+
     /// The processes alive when this segment began.
     pub fn checkpoint(&self) -> Result<Vec<Event>, StoreError> {
         let t = self.tx.open_table(CHECKPOINT).map_err(StoreError::db)?;

@@ -1,0 +1,108 @@
+//! `ctrail tree`: the process tree at a moment. With `--container`, the container's
+//! processes are joined to their host ancestors (containerd-shim, conmon, runc, ...).
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    io::Write,
+    process::ExitCode,
+};
+
+use anyhow::Result;
+use ctrail_common::{record::ProcKey, store::Found};
+
+use crate::{
+    cli::{Format, PsArgs},
+    output::{self, table},
+    source::Source,
+    time::{self, rfc3339},
+    view::ProcView,
+};
+
+struct Tree<'a> {
+    nodes: HashMap<ProcKey, &'a Found>,
+    children: BTreeMap<ProcKey, Vec<ProcKey>>,
+    roots: Vec<ProcKey>,
+}
+
+fn build<'a>(alive: &'a [Found], container: Option<&str>) -> Tree<'a> {
+    let all: HashMap<ProcKey, &Found> = alive.iter().map(|f| (f.event.proc, f)).collect();
+    let in_container = |f: &Found| container.is_none_or(|id| f.container.as_ref().is_some_and(|c| c.id == id));
+    // The selection: the container's processes and every ancestor of theirs.
+    let mut chosen: HashSet<ProcKey> = HashSet::new();
+    for f in alive.iter().filter(|f| in_container(f)) {
+        let mut key = f.event.proc;
+        while chosen.insert(key) {
+            match all.get(&key).map(|f| f.event.parent_key()).filter(|p| all.contains_key(p)) {
+                Some(parent) => key = parent,
+                None => break,
+            }
+        }
+    }
+    let nodes: HashMap<ProcKey, &Found> = chosen.iter().map(|k| (*k, all[k])).collect();
+    let mut children: BTreeMap<ProcKey, Vec<ProcKey>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for (k, f) in &nodes {
+        let parent = f.event.parent_key();
+        if nodes.contains_key(&parent) && parent != *k {
+            children.entry(parent).or_default().push(*k);
+        } else {
+            roots.push(*k);
+        }
+    }
+    for v in children.values_mut() {
+        v.sort_by_key(|k| (k.start, k.tgid));
+    }
+    roots.sort_by_key(|k| (k.start, k.tgid));
+    Tree { nodes, children, roots }
+}
+
+fn walk(tree: &Tree, key: ProcKey, depth: usize, out: &mut Vec<(usize, ProcKey)>) {
+    out.push((depth, key));
+    for c in tree.children.get(&key).into_iter().flatten() {
+        walk(tree, *c, depth + 1, out);
+    }
+}
+
+pub fn run(args: PsArgs) -> Result<ExitCode> {
+    let src = Source::open(&args.store.data_dir)?;
+    let at = time::moment(args.at.as_deref())?;
+    let container = args.container.as_deref().map(|c| src.resolve_container(c).map(|c| c.id.clone())).transpose()?;
+    let alive = src.reader.alive_at(at, None);
+    src.report_problems(0);
+    let tree = build(&alive, container.as_deref());
+    if tree.nodes.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    let mut order = Vec::new();
+    for r in &tree.roots {
+        walk(&tree, *r, 0, &mut order);
+    }
+    let mut out = std::io::stdout().lock();
+    match output::resolve(args.store.format) {
+        Format::Json | Format::Csv => {
+            for (depth, key) in &order {
+                let mut v = ProcView::new(tree.nodes[key], &src).json();
+                v["depth"] = serde_json::json!(depth);
+                serde_json::to_writer(&mut out, &v)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Table => {
+            writeln!(out, "process tree at {}", rfc3339(at))?;
+            for (depth, key) in &order {
+                let v = ProcView::new(tree.nodes[key], &src);
+                let ctr = match v.container {
+                    Some(c) => format!(
+                        "  [{} {}]",
+                        table::short_id(&c.id),
+                        c.runtime.map(|r| r.as_str()).unwrap_or("container")
+                    ),
+                    None => String::new(),
+                };
+                let indent = if *depth == 0 { String::new() } else { format!("{}└─ ", "   ".repeat(depth - 1)) };
+                writeln!(out, "{indent}{} {}{ctr}", key.tgid, v.command())?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -106,17 +106,17 @@ pub fn sample_store(dir: &Path) {
     let c1 = w.container(container(DOCKER_ID));
     let c2 = w.container(container(DOCKER_ID2));
     let key = |tgid, start_s: u64| ProcKey::new(boot, tgid, start_s * SEC);
+    let shell = key(100, 900);
     let ev = |t: u64, p: ProcKey, ppid: u32, c: Option<u32>, body: Body| Event {
         time: T0 + t,
         boot_ns: 1000 * SEC + t,
         proc: p,
         tid: p.tgid,
         ppid,
-        parent_start: 0,
+        parent_start: if ppid == shell.tgid { shell.start } else { 0 },
         container: c,
         body,
     };
-    let shell = key(100, 900);
     let a = key(200, 1001);
     let b = key(300, 1002);
     let reused = key(200, 1005);

@@ -3,3 +3,5 @@
 mod classify;
 mod events;
 mod helpers;
+mod live;
+mod replay;

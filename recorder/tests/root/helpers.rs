@@ -1,7 +1,6 @@
 //! Shared helpers of the root tests: a recorder under test, its store, fake cgroups.
 
 use std::{
-    fs,
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -197,51 +196,7 @@ pub fn exec_of(e: &Event) -> &ctrail_common::record::Exec {
     }
 }
 
-/// A docker-shaped cgroup in every hierarchy the recorder reads, removed on drop.
-pub struct FakeCgroup {
-    dirs: Vec<PathBuf>,
-}
-
-impl FakeCgroup {
-    pub fn new(rel: &str) -> FakeCgroup {
-        let mut dirs = Vec::new();
-        let roots = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"];
-        for root in roots {
-            let root = Path::new(root);
-            // a cgroup v2 root has cgroup.controllers; a v1 named hierarchy has cgroup.procs.
-            if !root.join("cgroup.procs").exists() {
-                continue;
-            }
-            let d = root.join(rel.trim_start_matches('/'));
-            fs::create_dir_all(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
-            dirs.push(d);
-        }
-        assert!(!dirs.is_empty(), "no writable cgroup hierarchy found");
-        FakeCgroup { dirs }
-    }
-
-    /// `sh -c` prefix that moves the shell into this cgroup everywhere.
-    pub fn enter(&self) -> String {
-        self.dirs.iter().map(|d| format!("echo $$ > {}/cgroup.procs; ", d.display())).collect()
-    }
-}
-
-impl Drop for FakeCgroup {
-    fn drop(&mut self) {
-        for d in self.dirs.iter().rev() {
-            for _ in 0..50 {
-                if fs::remove_dir(d).is_ok() || !d.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // remove the now-empty parents we created (…/docker), best effort
-            if let Some(p) = d.parent() {
-                let _ = fs::remove_dir(p);
-            }
-        }
-    }
-}
+pub use ctrail_fixtures::cgroup::FakeCgroup;
 
 pub fn run(cmd: &mut Command) -> std::process::ExitStatus {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("spawn workload")

@@ -44,7 +44,7 @@ pub fn csv_row(c: &Container) -> [String; 10] {
 pub fn run(args: ContainersArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
     src.report_problems(0);
-    let mut list: Vec<_> = src.containers.values().collect();
+    let mut list: Vec<_> = src.containers().values().collect();
     list.sort_by_key(|c| (c.first_seen, c.id.clone()));
     if list.is_empty() {
         return Ok(ExitCode::from(1));

@@ -30,7 +30,7 @@ pub struct Query {
 impl Query {
     pub fn new(f: &Filters, src: &Source) -> Result<Self> {
         let (since, until) = time::window(f.since.as_deref(), f.until.as_deref())?;
-        let container = f.container.as_deref().map(|c| src.resolve_container(c).map(|c| c.id.clone())).transpose()?;
+        let container = f.container.as_deref().map(|c| src.resolve_container(c)).transpose()?;
         let mut kinds = Vec::new();
         let mut gaps = f.types.is_empty();
         for t in &f.types {
@@ -105,56 +105,79 @@ pub const CSV_HEADER: [&str; 20] = [
     "source",
 ];
 
-pub fn csv_record(v: &EventView<'_>) -> Vec<String> {
+/// Fills `rec` with one events.csv row (CSV_HEADER order). Exports write millions of
+/// rows: fields go straight into the record's buffer, with no string per field.
+pub fn csv_record(v: &EventView<'_>, rec: &mut csv::ByteRecord, scratch: &mut String) {
     use ctrail_common::record::Body;
+    use std::fmt::Write as _;
     let e = v.event;
-    let opt = |o: Option<String>| o.unwrap_or_default();
-    // Columns that only exec records fill: uid, gid, euid, egid, cap_effective, comm_before, cgroup.
-    let mut exec_cols: [String; 7] = Default::default();
-    let mut comm = String::new();
-    let (mut code, mut sig) = (String::new(), String::new());
+    rec.clear();
+    let mut put = |rec: &mut csv::ByteRecord, f: &dyn Fn(&mut String)| {
+        scratch.clear();
+        f(scratch);
+        rec.push_field(scratch.as_bytes());
+    };
+    let num = |n: u32| {
+        move |s: &mut String| {
+            let _ = write!(s, "{n}");
+        }
+    };
+    put(rec, &|s: &mut String| crate::time::rfc3339_into(e.time, s));
+    rec.push_field(v.kind().as_bytes());
+    put(rec, &num(e.proc.tgid));
+    put(rec, &num(e.tid));
+    put(rec, &num(e.ppid));
+    rec.push_field(v.container_id().unwrap_or_default().as_bytes());
+    rec.push_field(v.runtime().unwrap_or_default().as_bytes());
     match &e.body {
         Body::Exec(x) => {
-            exec_cols = [
-                x.uid.to_string(),
-                x.gid.to_string(),
-                x.euid.to_string(),
-                x.egid.to_string(),
-                crate::view::hex64(x.caps.effective),
-                x.comm_before.clone().unwrap_or_default(),
-                x.cgroups.v2_path.clone(),
-            ];
-            comm = x.comm.clone();
+            rec.push_field(&x.exe);
+            put(rec, &|s: &mut String| {
+                for (i, a) in x.argv.iter().enumerate() {
+                    if i > 0 {
+                        s.push(' ');
+                    }
+                    crate::view::quote_into(&String::from_utf8_lossy(a), s);
+                }
+            });
+            put(rec, &num(x.uid));
+            put(rec, &num(x.gid));
+            put(rec, &num(x.euid));
+            put(rec, &num(x.egid));
+            put(rec, &|s: &mut String| {
+                let _ = write!(s, "{:016x}", x.caps.effective);
+            });
+            rec.push_field(x.comm.as_bytes());
+            rec.push_field(x.comm_before.as_deref().unwrap_or_default().as_bytes());
+            rec.push_field(b"");
+            rec.push_field(b"");
+            rec.push_field(x.cgroups.v2_path.as_bytes());
         }
-        Body::Fork(f) => comm = f.comm.clone(),
+        Body::Fork(f) => {
+            for _ in 0..7 {
+                rec.push_field(b"");
+            }
+            rec.push_field(f.comm.as_bytes());
+            for _ in 0..4 {
+                rec.push_field(b"");
+            }
+        }
         Body::Exit(x) => {
-            code = opt(x.code().map(|c| c.to_string()));
-            sig = opt(x.signal().map(|s| s.to_string()));
+            for _ in 0..9 {
+                rec.push_field(b"");
+            }
+            match x.code() {
+                Some(c) => put(rec, &num(c)),
+                None => rec.push_field(b""),
+            }
+            match x.signal() {
+                Some(sg) => put(rec, &num(sg)),
+                None => rec.push_field(b""),
+            }
+            rec.push_field(b"");
         }
     }
-    let [uid, gid, euid, egid, cap, before, cgroup] = exec_cols;
-    vec![
-        v.time(),
-        v.kind().to_string(),
-        e.proc.tgid.to_string(),
-        e.tid.to_string(),
-        e.ppid.to_string(),
-        v.container_id().unwrap_or_default().to_string(),
-        v.runtime().unwrap_or_default().to_string(),
-        opt(v.exe()),
-        opt(v.argv_line()),
-        uid,
-        gid,
-        euid,
-        egid,
-        cap,
-        comm,
-        before,
-        code,
-        sig,
-        cgroup,
-        v.source().unwrap_or_default().to_string(),
-    ]
+    rec.push_field(v.source().unwrap_or_default().as_bytes());
 }
 
 fn detail(v: &EventView<'_>) -> String {
@@ -185,7 +208,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
         Format::Json => {
             for r in &rows {
                 let v = match r {
-                    Row::Event(e) => json::event(&EventView::new(e, &src.containers)),
+                    Row::Event(e) => json::event(&EventView::new(e, &src)),
                     Row::Gap(g) => json::gap(&GapView(g)),
                 };
                 serde_json::to_writer(&mut out, &v)?;
@@ -195,9 +218,11 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(CSV_HEADER)?;
+            let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
             for r in &rows {
                 if let Row::Event(e) = r {
-                    w.write_record(csv_record(&EventView::new(e, &src.containers)))?;
+                    csv_record(&EventView::new(e, &src), &mut rec, &mut scratch);
+                    w.write_byte_record(&rec)?;
                 }
             }
             w.flush()?;
@@ -207,7 +232,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
             for r in &rows {
                 match r {
                     Row::Event(e) => {
-                        let v = EventView::new(e, &src.containers);
+                        let v = EventView::new(e, &src);
                         t.add_row(vec![
                             v.time(),
                             v.kind().to_string(),

@@ -4,7 +4,7 @@
 //! The files hold command lines: the folder is 0700 and its files 0600.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeSet, HashMap},
     fs,
     io::{BufWriter, IsTerminal, Write},
     os::unix::fs::{DirBuilderExt, OpenOptionsExt},
@@ -53,7 +53,27 @@ pub const PROCESS_HEADER: [&str; 17] = [
 
 pub const GAP_HEADER: [&str; 7] = ["start", "end", "lost", "lost_exec", "lost_fork", "lost_exit", "reason"];
 
-fn create(dir: &Path, name: &str) -> Result<csv::Writer<BufWriter<fs::File>>> {
+/// A file that hashes what is written to it, so the manifest's SHA-256 costs no re-read.
+struct Hashed {
+    file: BufWriter<fs::File>,
+    hash: Sha256,
+}
+
+impl Write for Hashed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+type CsvOut = csv::Writer<Hashed>;
+
+fn create(dir: &Path, name: &str) -> Result<CsvOut> {
     let path = dir.join(name);
     let f = fs::OpenOptions::new()
         .write(true)
@@ -61,14 +81,14 @@ fn create(dir: &Path, name: &str) -> Result<csv::Writer<BufWriter<fs::File>>> {
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("creating {}", path.display()))?;
-    Ok(csv::Writer::from_writer(BufWriter::new(f)))
+    Ok(csv::Writer::from_writer(Hashed { file: BufWriter::with_capacity(1 << 16, f), hash: Sha256::new() }))
 }
 
-fn sha256(path: &Path) -> Result<String> {
-    let mut h = Sha256::new();
-    let mut f = fs::File::open(path)?;
-    std::io::copy(&mut f, &mut h)?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+/// Flushes a CSV file and returns its SHA-256.
+fn finish(w: CsvOut) -> Result<String> {
+    let mut h = w.into_inner().map_err(|e| anyhow::anyhow!("writing the export: {}", e.error()))?;
+    h.flush()?;
+    Ok(h.hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn progress(len: u64) -> ProgressBar {
@@ -85,54 +105,110 @@ fn progress(len: u64) -> ProgressBar {
     bar
 }
 
-fn write_processes(dir: &Path, src: &Source, events: &[Found]) -> Result<u64> {
-    let mut by_proc: BTreeMap<ProcKey, Vec<&Found>> = BTreeMap::new();
-    for f in events {
-        by_proc.entry(f.event.proc).or_default().push(f);
+/// Where one process's rows are in the (time-ordered) event list.
+#[derive(Clone, Copy)]
+struct Span {
+    first: usize,
+    last: usize,
+    describing: usize,
+    exec_seen: bool,
+    exit: Option<usize>,
+}
+
+fn write_processes(dir: &Path, src: &Source, events: &[Found]) -> Result<(u64, String)> {
+    use std::fmt::Write as _;
+    // One pass with fixed-size entries: exports hold millions of events.
+    let mut spans: HashMap<ProcKey, Span> = HashMap::new();
+    for (i, f) in events.iter().enumerate() {
+        let is_exec = matches!(f.event.body, Body::Exec(_));
+        let s = spans.entry(f.event.proc).or_insert(Span {
+            first: i,
+            last: i,
+            describing: i,
+            exec_seen: is_exec,
+            exit: None,
+        });
+        s.last = i;
+        if is_exec {
+            s.describing = i;
+            s.exec_seen = true;
+        }
+        if matches!(f.event.body, Body::Exit(_)) {
+            s.exit = Some(i);
+        }
     }
+    let mut order: Vec<(ProcKey, Span)> = spans.into_iter().collect();
+    order.sort_unstable_by_key(|(k, _)| *k);
     let mut w = create(dir, "processes.csv")?;
     w.write_record(PROCESS_HEADER)?;
-    for (key, evs) in &by_proc {
-        let describing = evs
-            .iter()
-            .rev()
-            .find(|f| matches!(f.event.body, Body::Exec(_)))
-            .or_else(|| evs.first())
-            .expect("a process has at least one event");
+    let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
+    for (key, span) in &order {
+        let describing = &events[span.describing];
         let v = ProcView::new(describing, src);
-        let ev = EventView::new(describing, &src.containers);
-        let (uid, gid, euid, egid, cap) = match &describing.event.body {
-            Body::Exec(x) => {
-                (x.uid.to_string(), x.gid.to_string(), x.euid.to_string(), x.egid.to_string(), hex64(x.caps.effective))
-            }
-            _ => Default::default(),
+        let ev = EventView::new(describing, src);
+        rec.clear();
+        let mut put = |rec: &mut csv::ByteRecord, f: &dyn Fn(&mut String)| {
+            scratch.clear();
+            f(&mut scratch);
+            rec.push_field(scratch.as_bytes());
         };
-        let exit = evs.iter().find_map(|f| match &f.event.body {
+        put(&mut rec, &|s| {
+            let _ = write!(s, "{}", key.tgid as u64);
+        });
+        put(&mut rec, &|s| {
+            let _ = write!(s, "{}", key.start);
+        });
+        put(&mut rec, &|s| crate::time::rfc3339_into(v.started, s));
+        put(&mut rec, &|s| {
+            let _ = write!(s, "{}", u64::from(describing.event.ppid));
+        });
+        rec.push_field(ev.container_id().unwrap_or_default().as_bytes());
+        rec.push_field(ev.runtime().unwrap_or_default().as_bytes());
+        match &describing.event.body {
+            Body::Exec(x) => {
+                rec.push_field(&x.exe);
+                put(&mut rec, &|s| {
+                    for (i, a) in x.argv.iter().enumerate() {
+                        if i > 0 {
+                            s.push(' ');
+                        }
+                        crate::view::quote_into(&String::from_utf8_lossy(a), s);
+                    }
+                });
+                for id in [x.uid, x.gid, x.euid, x.egid] {
+                    put(&mut rec, &|s| {
+                        let _ = write!(s, "{}", u64::from(id));
+                    });
+                }
+                put(&mut rec, &|s| s.push_str(&hex64(x.caps.effective)));
+            }
+            _ => {
+                for _ in 0..7 {
+                    rec.push_field(b"");
+                }
+            }
+        }
+        put(&mut rec, &|s| crate::time::rfc3339_into(events[span.first].event.time, s));
+        put(&mut rec, &|s| crate::time::rfc3339_into(events[span.last].event.time, s));
+        let exit = span.exit.and_then(|i| match &events[i].event.body {
             Body::Exit(x) => Some(*x),
             _ => None,
         });
-        w.write_record([
-            key.tgid.to_string(),
-            key.start.to_string(),
-            rfc3339(v.started),
-            describing.event.ppid.to_string(),
-            ev.container_id().unwrap_or_default().to_string(),
-            ev.runtime().unwrap_or_default().to_string(),
-            ev.exe().unwrap_or_default(),
-            ev.argv_line().unwrap_or_default(),
-            uid,
-            gid,
-            euid,
-            egid,
-            cap,
-            rfc3339(evs.first().map(|f| f.event.time).unwrap_or(0)),
-            rfc3339(evs.last().map(|f| f.event.time).unwrap_or(0)),
-            exit.and_then(|x| x.code()).map(|c| c.to_string()).unwrap_or_default(),
-            exit.and_then(|x| x.signal()).map(|s| s.to_string()).unwrap_or_default(),
-        ])?;
+        match exit.and_then(|x| x.code()) {
+            Some(c) => put(&mut rec, &|s| {
+                let _ = write!(s, "{}", u64::from(c));
+            }),
+            None => rec.push_field(b""),
+        }
+        match exit.and_then(|x| x.signal()) {
+            Some(c) => put(&mut rec, &|s| {
+                let _ = write!(s, "{}", u64::from(c));
+            }),
+            None => rec.push_field(b""),
+        }
+        w.write_byte_record(&rec)?;
     }
-    w.flush()?;
-    Ok(by_proc.len() as u64)
+    Ok((order.len() as u64, finish(w)?))
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
@@ -152,27 +228,35 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let gaps = q.gaps(&src);
     src.report_problems(0);
 
-    let bar = progress(events.len() as u64);
-    let mut w = create(out, "events.csv")?;
-    w.write_record(events_cmd::CSV_HEADER)?;
-    for (i, f) in events.iter().enumerate() {
-        w.write_record(events_cmd::csv_record(&EventView::new(f, &src.containers)))?;
-        if i % 4096 == 0 {
-            bar.set_position(i as u64);
-        }
-    }
-    w.flush()?;
-    bar.finish_and_clear();
-
-    let process_rows = write_processes(out, &src, &events)?;
+    // events.csv on one core, the other files on another.
+    let (events_sha, processes) = std::thread::scope(|scope| -> Result<(String, (u64, String))> {
+        let events_file = scope.spawn(|| -> Result<String> {
+            let bar = progress(events.len() as u64);
+            let mut w = create(out, "events.csv")?;
+            w.write_record(events_cmd::CSV_HEADER)?;
+            let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
+            for (i, f) in events.iter().enumerate() {
+                events_cmd::csv_record(&EventView::new(f, &src), &mut rec, &mut scratch);
+                w.write_byte_record(&rec)?;
+                if i % 4096 == 0 {
+                    bar.set_position(i as u64);
+                }
+            }
+            bar.finish_and_clear();
+            finish(w)
+        });
+        let processes = write_processes(out, &src, &events)?;
+        let sha = events_file.join().map_err(|_| anyhow::anyhow!("the events.csv writer panicked"))??;
+        Ok((sha, processes))
+    })?;
 
     let ids: BTreeSet<&str> = events.iter().filter_map(|f| f.container.as_ref().map(|c| c.id.as_str())).collect();
     let mut w = create(out, "containers.csv")?;
     w.write_record(containers_cmd::CSV_HEADER)?;
-    for c in ids.iter().filter_map(|id| src.containers.get(*id)) {
+    for c in ids.iter().filter_map(|id| src.containers().get(*id)) {
         w.write_record(containers_cmd::csv_row(c))?;
     }
-    w.flush()?;
+    let containers_sha = finish(w)?;
 
     let mut w = create(out, "gaps.csv")?;
     w.write_record(GAP_HEADER)?;
@@ -187,17 +271,18 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             GapView(g).reason(),
         ])?;
     }
-    w.flush()?;
+    let gaps_sha = finish(w)?;
 
+    let (process_rows, processes_sha) = processes;
     let rows = [
-        ("events.csv", events.len() as u64),
-        ("processes.csv", process_rows),
-        ("containers.csv", ids.len() as u64),
-        ("gaps.csv", gaps.len() as u64),
+        ("events.csv", events.len() as u64, events_sha),
+        ("processes.csv", process_rows, processes_sha),
+        ("containers.csv", ids.len() as u64, containers_sha),
+        ("gaps.csv", gaps.len() as u64, gaps_sha),
     ];
     let mut files = serde_json::Map::new();
-    for (name, n) in rows {
-        files.insert(name.into(), json!({"rows": n, "sha256": sha256(&out.join(name))?}));
+    for (name, n, sha) in rows {
+        files.insert(name.into(), json!({"rows": n, "sha256": sha}));
     }
     let f = &args.filters;
     let manifest = json!({
@@ -223,6 +308,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let mut m = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
     serde_json::to_writer_pretty(&mut m, &manifest)?;
     m.write_all(b"\n")?;
+    let code = if events.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS };
     eprintln!(
         "ctrail: exported {} events of {} processes, {} containers, {} gaps to {}",
         events.len(),
@@ -231,5 +317,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         gaps.len(),
         out.display()
     );
-    Ok(if events.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    // The process ends right after this: freeing millions of decoded events one by one
+    // would only add to the export's time.
+    std::mem::forget(events);
+    Ok(code)
 }

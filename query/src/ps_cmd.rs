@@ -16,7 +16,7 @@ use crate::{
 pub fn run(args: PsArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
     let at = time::moment(args.at.as_deref())?;
-    let container = args.container.as_deref().map(|c| src.resolve_container(c).map(|c| c.id.clone())).transpose()?;
+    let container = args.container.as_deref().map(|c| src.resolve_container(c)).transpose()?;
     let alive = src.reader.alive_at(at, container.as_deref());
     src.report_problems(0);
     if alive.is_empty() {

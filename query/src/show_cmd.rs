@@ -74,11 +74,11 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
     match output::resolve(args.store.format) {
         Format::Json | Format::Csv => {
             let v = serde_json::json!({
-                "process": json::event(&EventView::new(me, &src.containers)),
+                "process": json::event(&EventView::new(me, &src)),
                 "started": rfc3339(view.started),
                 "other_processes_with_this_pid": keys.len() - 1,
                 "ancestry": ancestry.iter().map(|a| ProcView::new(a, &src).json()).collect::<Vec<_>>(),
-                "events": events.iter().map(|e| json::event(&EventView::new(e, &src.containers))).collect::<Vec<_>>(),
+                "events": events.iter().map(|e| json::event(&EventView::new(e, &src))).collect::<Vec<_>>(),
             });
             serde_json::to_writer(&mut out, &v)?;
             out.write_all(b"\n")?;
@@ -136,7 +136,7 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
             }
             writeln!(out, "events")?;
             for f in &events {
-                let v = EventView::new(f, &src.containers);
+                let v = EventView::new(f, &src);
                 let detail = match &f.event.body {
                     Body::Exit(x) => match (x.code(), x.signal()) {
                         (Some(c), _) => format!("exit code {c}"),

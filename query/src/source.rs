@@ -13,8 +13,9 @@ use ctrail_common::{
 
 pub struct Source {
     pub reader: StoreReader,
-    /// Every container, merged across segments, by full ID.
-    pub containers: HashMap<String, Container>,
+    /// Every container, merged across segments, by full ID; read on first use (it means
+    /// decoding every segment's container table, which most queries never need).
+    containers: std::sync::OnceLock<HashMap<String, Container>>,
     pub boots: HashMap<u32, BootInfo>,
 }
 
@@ -30,9 +31,8 @@ impl Source {
         for p in reader.problems() {
             eprintln!("ctrail: warning: {p}");
         }
-        let containers = reader.containers().into_iter().map(|c| (c.id.clone(), c)).collect();
         let boots = reader.boots().into_iter().collect();
-        Ok(Source { reader, containers, boots })
+        Ok(Source { reader, containers: std::sync::OnceLock::new(), boots })
     }
 
     /// A process's start as wall-clock ns (its key holds boot-clock ns).
@@ -48,23 +48,34 @@ impl Source {
         }
     }
 
-    /// A container by full ID, unique ID prefix, or name; ambiguity lists the candidates.
-    pub fn resolve_container(&self, wanted: &str) -> Result<&Container> {
-        if let Some(c) = self.containers.get(wanted) {
-            return Ok(c);
+    pub fn containers(&self) -> &HashMap<String, Container> {
+        self.containers.get_or_init(|| self.reader.containers().into_iter().map(|c| (c.id.clone(), c)).collect())
+    }
+
+    /// The full ID of a container named by full ID, unique ID prefix, or name; ambiguity
+    /// lists the candidates. IDs resolve from the segments' ID indexes alone.
+    pub fn resolve_container(&self, wanted: &str) -> Result<String> {
+        let by_id = self.reader.container_ids_with_prefix(wanted);
+        if by_id.iter().any(|id| id == wanted) {
+            return Ok(wanted.to_string());
         }
-        let mut hits: Vec<&Container> = self
-            .containers
-            .values()
-            .filter(|c| c.id.starts_with(wanted) || c.name.as_deref() == Some(wanted))
-            .collect();
-        hits.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut hits: Vec<String> = by_id;
+        if hits.is_empty() {
+            hits = self
+                .containers()
+                .values()
+                .filter(|c| c.name.as_deref() == Some(wanted))
+                .map(|c| c.id.clone())
+                .collect();
+        }
+        hits.sort();
         match hits.len() {
             0 => bail!("no container matches {wanted:?} in this store (`ctrail containers` lists them)"),
-            1 => Ok(hits[0]),
-            _ => {
-                let list: Vec<&str> = hits.iter().map(|c| c.id.as_str()).collect();
-                bail!("{wanted:?} is ambiguous; it matches: {}", list.join(", "))
+            1 => Ok(hits.remove(0)),
+            n => {
+                let list: Vec<&str> = hits.iter().take(10).map(String::as_str).collect();
+                let more = if n > 10 { format!(" and {} more", n - 10) } else { String::new() };
+                bail!("{wanted:?} is ambiguous; it matches {n} containers: {}{more}", list.join(", "))
             }
         }
     }

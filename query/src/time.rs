@@ -68,12 +68,33 @@ pub fn moment(at: Option<&str>) -> Result<Nanos> {
 
 /// RFC 3339 in UTC with nanoseconds: the wire format's only time shape.
 pub fn rfc3339(ns: Nanos) -> String {
+    let mut s = String::with_capacity(30);
+    rfc3339_into(ns, &mut s);
+    s
+}
+
+/// Appends [`rfc3339`] of `ns` to `out`.
+pub fn rfc3339_into(ns: Nanos, out: &mut String) {
+    thread_local! {
+        // Exports format millions of times that share their second: format it once.
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
     let secs = (ns / 1_000_000_000) as i64;
     let frac = ns % 1_000_000_000;
-    match Timestamp::from_second(secs) {
-        Ok(ts) => format!("{}.{frac:09}Z", ts.strftime("%Y-%m-%dT%H:%M:%S")),
-        Err(_) => format!("@{ns}"),
-    }
+    use std::fmt::Write as _;
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            match Timestamp::from_second(secs) {
+                Ok(ts) => *last = (secs, ts.strftime("%Y-%m-%dT%H:%M:%S").to_string()),
+                Err(_) => {
+                    let _ = write!(out, "@{ns}");
+                    return;
+                }
+            }
+        }
+        let _ = write!(out, "{}.{frac:09}Z", last.1);
+    })
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ fn walk(tree: &Tree, key: ProcKey, depth: usize, out: &mut Vec<(usize, ProcKey)>
 pub fn run(args: PsArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
     let at = time::moment(args.at.as_deref())?;
-    let container = args.container.as_deref().map(|c| src.resolve_container(c).map(|c| c.id.clone())).transpose()?;
+    let container = args.container.as_deref().map(|c| src.resolve_container(c)).transpose()?;
     let alive = src.reader.alive_at(at, None);
     src.report_problems(0);
     let tree = build(&alive, container.as_deref());

@@ -1,16 +1,11 @@
 //! Flat views of stored records, shared by every output format.
 
-use std::collections::HashMap;
-
 use ctrail_common::{
     record::{Body, Container, Event, Gap, Source},
     store::Found,
 };
 
 use crate::time::rfc3339;
-
-/// Every container by full ID, merged across segments.
-pub type Containers = HashMap<String, Container>;
 
 /// One event as every output format sees it.
 pub struct EventView<'a> {
@@ -20,8 +15,12 @@ pub struct EventView<'a> {
 
 impl<'a> EventView<'a> {
     /// The merged container record (runtime as finally known), found by the event's ID.
-    pub fn new(found: &'a Found, containers: &'a Containers) -> Self {
-        let container = found.container.as_ref().map(|c| containers.get(&c.id).unwrap_or(c.as_ref()));
+    pub fn new(found: &'a Found, src: &'a crate::source::Source) -> Self {
+        // The segment's own record suffices unless a later segment learned the runtime.
+        let container = found.container.as_ref().map(|c| match c.runtime {
+            Some(_) => c.as_ref(),
+            None => src.containers().get(&c.id).unwrap_or(c.as_ref()),
+        });
         EventView { event: &found.event, container }
     }
 
@@ -83,10 +82,25 @@ impl<'a> EventView<'a> {
 }
 
 pub fn quote(a: &str) -> String {
+    let mut s = String::with_capacity(a.len() + 2);
+    quote_into(a, &mut s);
+    s
+}
+
+/// Appends `a`, shell-quoted when it holds anything but plain characters.
+pub fn quote_into(a: &str, out: &mut String) {
     if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
-        a.to_string()
+        out.push_str(a);
     } else {
-        format!("'{}'", a.replace('\'', "'\\''"))
+        out.push('\'');
+        for ch in a.chars() {
+            if ch == '\'' {
+                out.push_str("'\\''");
+            } else {
+                out.push(ch);
+            }
+        }
+        out.push('\'');
     }
 }
 
@@ -120,7 +134,10 @@ pub struct ProcView<'a> {
 
 impl<'a> ProcView<'a> {
     pub fn new(found: &'a Found, src: &'a crate::source::Source) -> Self {
-        let container = found.container.as_ref().map(|c| src.containers.get(&c.id).unwrap_or(c.as_ref()));
+        let container = found.container.as_ref().map(|c| match c.runtime {
+            Some(_) => c.as_ref(),
+            None => src.containers().get(&c.id).unwrap_or(c.as_ref()),
+        });
         ProcView { found, container, started: src.started(found.event.proc) }
     }
 

@@ -176,7 +176,9 @@ fn fuzz(seconds: u64) -> Result<()> {
 }
 
 fn bench() -> Result<()> {
-    run(Command::new("cargo").args(["bench", "-p", "ctrail-common", "--bench", "classify"]))
+    run(Command::new("cargo").args(["bench", "-p", "ctrail-common", "--bench", "classify"]))?;
+    // Builds a 10-million-event store once (CTRAIL_BENCH_EVENTS changes the size).
+    run(Command::new("cargo").args(["bench", "-p", "ctrail", "--bench", "store"]))
 }
 
 fn vmlinux() -> Result<()> {

@@ -4,11 +4,10 @@
 //! name in [`StoreReader::problems`] and skipped; the others still answer.
 
 use std::{
-    cell::RefCell,
     collections::HashMap,
     ops::ControlFlow,
     path::{Path, PathBuf},
-    sync::{Arc, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use super::{
@@ -34,7 +33,7 @@ struct Open {
 pub struct StoreReader {
     dir: PathBuf,
     segments: Vec<Open>,
-    problems: RefCell<Vec<String>>,
+    problems: Mutex<Vec<String>>,
 }
 
 impl StoreReader {
@@ -73,7 +72,7 @@ impl StoreReader {
         {
             return Err(e);
         }
-        Ok(StoreReader { dir: dir.to_path_buf(), segments, problems: RefCell::new(problems) })
+        Ok(StoreReader { dir: dir.to_path_buf(), segments, problems: Mutex::new(problems) })
     }
 
     pub fn dir(&self) -> &Path {
@@ -82,7 +81,7 @@ impl StoreReader {
 
     /// Segments that were skipped, by name and why.
     pub fn problems(&self) -> Vec<String> {
-        self.problems.borrow().clone()
+        self.problems.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn segment_count(&self) -> usize {
@@ -97,7 +96,7 @@ impl StoreReader {
                 Ok(v) => out.push(v),
                 Err(e) => {
                     let msg = format!("skipping segment {}: {e}", s.file.path.display());
-                    let mut p = self.problems.borrow_mut();
+                    let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
                     if !p.contains(&msg) {
                         p.push(msg);
                     }
@@ -172,19 +171,42 @@ impl StoreReader {
     }
 
     /// Events with `since <= time < until` that `keep` accepts, in time order.
-    pub fn events(&self, since: u64, until: u64, keep: impl Fn(&Event) -> bool) -> Vec<Found> {
-        let mut out = Vec::new();
-        for s in self.segments.iter().filter(|s| s.file.overlaps(since, until)) {
-            let mut mine = Vec::new();
-            let r = guarded(&s.file.path, || {
-                s.reader.for_each_event(since, until, |e| {
-                    if keep(&e) {
-                        mine.push(e);
-                    }
-                    ControlFlow::Continue(())
+    ///
+    /// Segments are decoded on all cores (decoding dominates wide queries and exports).
+    pub fn events(&self, since: u64, until: u64, keep: impl Fn(&Event) -> bool + Sync) -> Vec<Found> {
+        let wanted: Vec<&Open> = self.segments.iter().filter(|s| s.file.overlaps(since, until)).collect();
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(wanted.len()).max(1);
+        let per_segment: Vec<(usize, Result<Vec<Event>, StoreError>)> = std::thread::scope(|scope| {
+            let keep = &keep;
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<(usize, &Open)> =
+                        wanted.iter().copied().enumerate().filter(|(i, _)| i % threads == t).collect();
+                    scope.spawn(move || {
+                        mine.into_iter()
+                            .map(|(i, s)| {
+                                let mut out = Vec::new();
+                                let r = guarded(&s.file.path, || {
+                                    s.reader.for_each_event(since, until, |e| {
+                                        if keep(&e) {
+                                            out.push(e);
+                                        }
+                                        ControlFlow::Continue(())
+                                    })
+                                });
+                                (i, r.map(|()| out))
+                            })
+                            .collect::<Vec<_>>()
+                    })
                 })
-            });
-            self.collect(s, r.map(|()| mine), &mut out);
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let mut sorted = per_segment;
+        sorted.sort_by_key(|(i, _)| *i);
+        let mut out = Vec::new();
+        for (i, r) in sorted {
+            self.collect(wanted[i], r, &mut out);
         }
         out.sort_by_key(|f| f.event.time);
         out
@@ -225,6 +247,15 @@ impl StoreReader {
         out
     }
 
+    /// Full IDs of the containers whose ID starts with `prefix`, from the ID indexes only.
+    pub fn container_ids_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut ids: Vec<String> =
+            self.each(|s| s.reader.container_ids_with_prefix(prefix)).into_iter().flatten().collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// Every process key recorded with this PID, oldest first (PIDs are reused).
     pub fn procs_with_tgid(&self, tgid: u32) -> Vec<ProcKey> {
         let mut keys: Vec<ProcKey> = self.each(|s| s.reader.procs_with_tgid(tgid)).into_iter().flatten().collect();
@@ -247,20 +278,42 @@ impl StoreReader {
         let mut alive: HashMap<ProcKey, Found> = HashMap::new();
         for (n, s) in self.segments.iter().enumerate().skip(k) {
             let r = guarded(&s.file.path, || {
-                let mut evs = if n == k { s.reader.checkpoint()? } else { Vec::new() };
-                s.reader.for_each_event(0, at.saturating_add(1), |e| {
-                    let from_proc = matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs);
-                    if n == k || from_proc {
-                        evs.push(e);
+                let until = at.saturating_add(1);
+                let mut evs = Vec::new();
+                let local = container.map(|id| s.reader.container_index(id)).transpose()?;
+                match (n == k, local) {
+                    // One container: its index in this segment reads only its own events.
+                    (true, Some(Some(idx))) => {
+                        evs.extend(s.reader.checkpoint()?.into_iter().filter(|e| e.container == Some(idx)));
+                        s.reader.for_each_container_event(idx, 0, until, |e| {
+                            evs.push(e);
+                            ControlFlow::Continue(())
+                        })?;
                     }
-                    ControlFlow::Continue(())
-                })?;
+                    (true, Some(None)) => {}
+                    (true, None) => {
+                        evs = s.reader.checkpoint()?;
+                        s.reader.for_each_event(0, until, |e| {
+                            evs.push(e);
+                            ControlFlow::Continue(())
+                        })?;
+                    }
+                    (false, _) => s.reader.for_each_event(0, until, |e| {
+                        if matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs) {
+                            evs.push(e);
+                        }
+                        ControlFlow::Continue(())
+                    })?,
+                }
                 evs.into_iter().map(|e| self.found(s, e)).collect::<Result<Vec<_>, _>>()
             });
             let list = match r {
                 Ok(l) => l,
                 Err(e) => {
-                    self.problems.borrow_mut().push(format!("skipping segment {}: {e}", s.file.path.display()));
+                    self.problems
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(format!("skipping segment {}: {e}", s.file.path.display()));
                     continue;
                 }
             };
@@ -290,7 +343,11 @@ impl StoreReader {
         });
         match resolved {
             Ok(v) => out.extend(v),
-            Err(e) => self.problems.borrow_mut().push(format!("skipping segment {}: {e}", s.file.path.display())),
+            Err(e) => self
+                .problems
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("skipping segment {}: {e}", s.file.path.display())),
         }
     }
 }

@@ -107,6 +107,20 @@ impl SegmentReader {
         Ok(t.get(id).map_err(StoreError::db)?.map(|v| v.value()))
     }
 
+    pub fn container_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let t = self.tx.open_table(CONTAINER_IDS).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for row in t.range(prefix..).map_err(StoreError::db)? {
+            let (k, _) = row.map_err(StoreError::db)?;
+            let id = k.value();
+            if !id.starts_with(prefix) {
+                break;
+            }
+            out.push(id.to_string());
+        }
+        Ok(out)
+    }
+
     pub fn event_count(&self) -> Result<u64, StoreError> {
         let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
         t.len().map_err(StoreError::db)

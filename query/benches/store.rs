@@ -1,0 +1,225 @@
+//! Query speed on a large store: one container's events in a one-hour window, `ps --at`,
+//! and CSV export, each next to a baseline measured in the same run (a full scan of the
+//! same store), because these machines are noisy. Run with `cargo xtask bench`.
+//!
+//! `CTRAIL_BENCH_EVENTS` (default 10,000,000) events over 200 containers and 24 hours are
+//! written once into `target/bench-store-<N>` through the real store writer, with
+//! the recorder's default 10-minute segments, and reused by later runs.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use ctrail_common::{
+    classify::Runtime,
+    record::{Body, BootInfo, Caps, Cgroups, Container, Event, Exec, Exit, Fork, Namespaces, ProcKey, Source},
+    store::{Batch, Options, StoreReader, StoreWriter},
+};
+
+const SEC: u64 = 1_000_000_000;
+/// 2026-11-01T00:00:00Z
+const T0: u64 = 1_793_491_200 * SEC;
+const SPAN: u64 = 24 * 3600 * SEC;
+const CONTAINERS: u32 = 200;
+
+fn container_id(i: u32) -> String {
+    // Spread over the whole ID like real ones, so a short prefix is unique.
+    let h = (u64::from(i) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("{h:016x}{:048x}", i)
+}
+
+fn exec(pid: u32, i: u32) -> Body {
+    Body::Exec(Box::new(Exec {
+        source: Source::Kernel,
+        ns_pid: pid % 1000,
+        old_tid: 0,
+        comm: "worker".into(),
+        comm_before: Some("sh".into()),
+        exe: b"/usr/bin/worker".to_vec(),
+        argv: vec![b"/usr/bin/worker".to_vec(), b"--job".to_vec(), i.to_string().into_bytes()],
+        argv_truncated: false,
+        argv_bytes: 30,
+        uid: 1000,
+        gid: 1000,
+        euid: 1000,
+        egid: 1000,
+        loginuid: u32::MAX,
+        caps: Caps::default(),
+        ns: Namespaces { pid: 4026532000 + i % 200, mnt: 4026533000 + i % 200, ..Default::default() },
+        cgroups: Cgroups { v2_path: format!("/docker/{}", container_id(i % CONTAINERS)), ..Default::default() },
+    }))
+}
+
+fn build(dir: &Path, n: u64) {
+    let t = Instant::now();
+    let (mut w, _) = StoreWriter::open(dir, Options::default(), T0).expect("create bench store");
+    let boot = w
+        .add_boot(&BootInfo {
+            boot_id: "bench".into(),
+            hostname: "bench".into(),
+            kernel: "bench".into(),
+            ctrail_version: "bench".into(),
+            wall_offset_ns: T0 as i64,
+        })
+        .unwrap();
+    let idx: Vec<u32> = (0..CONTAINERS)
+        .map(|i| {
+            w.container(Container {
+                id: container_id(i),
+                runtime: Some(Runtime::Docker),
+                name: None,
+                pod_uid: None,
+                outer_id: None,
+                cgroup: None,
+                reason: "bench".into(),
+                first_seen: T0,
+                last_seen: T0,
+                processes: 0,
+                events: 0,
+            })
+        })
+        .collect();
+    // Each process: fork, exec, exit (three events), 1.5 s apart in store time.
+    let procs = n / 3;
+    let step = SPAN / procs.max(1);
+    let mut batch = Batch::default();
+    for p in 0..procs {
+        let i = p as u32;
+        let start = p * step;
+        let key = ProcKey::new(boot, 1000 + (i % 30_000), start + SEC);
+        let c = (!i.is_multiple_of(10)).then(|| idx[(i % CONTAINERS) as usize]);
+        let ev = |dt: u64, body: Body| Event {
+            time: T0 + start + dt,
+            boot_ns: start + dt,
+            proc: key,
+            tid: key.tgid,
+            ppid: 1,
+            parent_start: 0,
+            container: c,
+            body,
+        };
+        batch
+            .events
+            .push(ev(0, Body::Fork(Fork { ns_pid: 1, comm: "sh".into(), ns: Namespaces::default(), cgroup_v2_id: 0 })));
+        batch.events.push(ev(step / 3, exec(key.tgid, i)));
+        batch.events.push(ev(step / 3 * 2 + SEC, Body::Exit(Exit { status: 0 })));
+        if batch.events.len() >= 30_000 {
+            w.commit(&batch, T0 + start).unwrap();
+            batch.events.clear();
+        }
+    }
+    w.commit(&batch, T0 + SPAN).unwrap();
+    w.close(T0 + SPAN).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "built {} events in {secs:.1}s ({:.0} events/s through StoreWriter)",
+        procs * 3,
+        (procs * 3) as f64 / secs
+    );
+}
+
+fn ctrail(args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let st = Command::new(env!("CARGO_BIN_EXE_ctrail")).args(args).stdout(Stdio::null()).status().unwrap();
+    assert!(st.code().is_some_and(|c| c <= 1), "{args:?}: {st}");
+    t.elapsed()
+}
+
+fn median(mut f: impl FnMut() -> Duration) -> Duration {
+    let mut v: Vec<Duration> = (0..5).map(|_| f()).collect();
+    v.sort();
+    v[2]
+}
+
+fn rfc(ns: u64) -> String {
+    let o = Command::new("date")
+        .args(["-u", "-d", &format!("@{}.{:09}", ns / SEC, ns % SEC), "+%Y-%m-%dT%H:%M:%S.%NZ"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn main() {
+    let n: u64 = std::env::var("CTRAIL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../target/bench-store-{n}"));
+    if !dir.join(".complete").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        build(&dir, n);
+        std::fs::write(dir.join(".complete"), b"").unwrap();
+    }
+    let d = dir.to_str().unwrap();
+    let size: u64 = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let r = StoreReader::open(&dir).unwrap();
+    let total = r.event_count();
+    println!(
+        "store: {total} events, {} segments, {:.1} bytes/event on disk",
+        r.segment_count(),
+        size as f64 / total as f64
+    );
+
+    // Baseline: a full scan of every event.
+    let t = Instant::now();
+    let all = r.events(0, u64::MAX, |_| true).len();
+    let scan = t.elapsed();
+    println!("baseline  full scan (library)                 : {scan:>10.1?} for {all} events");
+
+    let id = container_id(7);
+    let hour_from = T0 + 12 * 3600 * SEC;
+    let (since, until) = (rfc(hour_from), rfc(hour_from + 3600 * SEC));
+    let mut got = 0;
+    let lib = median(|| {
+        let t = Instant::now();
+        got = r.container_events(&id, hour_from, hour_from + 3600 * SEC, |_| true).len();
+        t.elapsed()
+    });
+    let cli = median(|| {
+        ctrail(&[
+            "events",
+            "--data-dir",
+            d,
+            "--container",
+            &id[..12],
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--format",
+            "json",
+        ])
+    });
+    println!(
+        "query     one container, one hour (library)    : {lib:>10.1?} for {got} events ({:.0}x faster than the scan)",
+        scan.as_secs_f64() / lib.as_secs_f64()
+    );
+    println!("query     the same through `ctrail events`      : {cli:>10.1?}   target < 50 ms: {}", verdict(cli, 50));
+
+    let at = rfc(hour_from + 1800 * SEC);
+    let mut alive = 0;
+    let lib = median(|| {
+        let t = Instant::now();
+        alive = r.alive_at(hour_from + 1800 * SEC, Some(&id)).len();
+        t.elapsed()
+    });
+    let cli = median(|| ctrail(&["ps", "--data-dir", d, "--container", &id[..12], "--at", &at, "--format", "json"]));
+    println!("ps --at   one container (library)             : {lib:>10.1?} ({alive} alive)");
+    println!("ps --at   through `ctrail ps`                   : {cli:>10.1?}   target < 100 ms: {}", verdict(cli, 100));
+
+    let out = std::env::temp_dir().join(format!("ctrail-bench-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (since, until) = (rfc(hour_from), rfc(hour_from + 4 * 3600 * SEC));
+    let took =
+        ctrail(&["export", "--data-dir", d, "--since", &since, "--until", &until, "--out", out.to_str().unwrap()]);
+    let rows = std::fs::read_to_string(out.join("events.csv")).unwrap().lines().count() as f64 - 1.0;
+    let _ = std::fs::remove_dir_all(&out);
+    let rate = rows / took.as_secs_f64();
+    println!(
+        "export    four hours, every container          : {took:>10.1?} for {rows} rows = {rate:.0} rows/s   target >= 500,000: {}",
+        if rate >= 500_000.0 { "met" } else { "NOT met" }
+    );
+}
+
+fn verdict(d: Duration, ms: u64) -> &'static str {
+    if d <= Duration::from_millis(ms) { "met" } else { "NOT met" }
+}

@@ -144,11 +144,22 @@ impl Exit {
     }
 }
 
+/// A process joined another cgroup: how a runtime puts `docker exec`'s process into the
+/// container, and how a process leaves one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupMove {
+    /// `None` for the cgroup v2 tree, else the recorded v1 hierarchy (`name=systemd`, ...).
+    pub hierarchy: Option<String>,
+    pub path: String,
+    pub cgroup_id: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     Exec(Box<Exec>),
     Fork(Fork),
     Exit(Exit),
+    CgroupMove(CgroupMove),
 }
 
 impl Body {
@@ -157,6 +168,7 @@ impl Body {
             Body::Exec(_) => EventKind::Exec,
             Body::Fork(_) => EventKind::Fork,
             Body::Exit(_) => EventKind::Exit,
+            Body::CgroupMove(_) => EventKind::CgroupMove,
         }
     }
 }
@@ -166,16 +178,18 @@ pub enum EventKind {
     Exec,
     Fork,
     Exit,
+    CgroupMove,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 3] = [EventKind::Exec, EventKind::Fork, EventKind::Exit];
+    pub const ALL: [EventKind; 4] = [EventKind::Exec, EventKind::Fork, EventKind::Exit, EventKind::CgroupMove];
 
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Exec => "exec",
             EventKind::Fork => "fork",
             EventKind::Exit => "exit",
+            EventKind::CgroupMove => "cgroup_move",
         }
     }
 
@@ -230,12 +244,14 @@ pub struct Gap {
     pub lost_exec: u64,
     pub lost_fork: u64,
     pub lost_exit: u64,
+    /// Every other kind (cgroup moves, ...).
+    pub lost_other: u64,
     pub reason: GapReason,
 }
 
 impl Gap {
     pub fn lost(&self) -> u64 {
-        self.lost_exec + self.lost_fork + self.lost_exit
+        self.lost_exec + self.lost_fork + self.lost_exit + self.lost_other
     }
 }
 

@@ -16,6 +16,7 @@ pub const NS_COUNT: usize = 7;
 pub const KIND_EXEC: u32 = 1;
 pub const KIND_FORK: u32 = 2;
 pub const KIND_EXIT: u32 = 3;
+pub const KIND_CGROUP_MOVE: u32 = 4;
 
 pub const VERDICT_UNKNOWN: u32 = 0;
 pub const VERDICT_HOST: u32 = 1;
@@ -35,7 +36,9 @@ pub mod counter {
     pub const LOST_EXIT: u32 = 5;
     pub const FILTERED: u32 = 6;
     pub const THREADS: u32 = 7;
-    pub const COUNT: u32 = 8;
+    pub const MOVE: u32 = 8;
+    pub const LOST_MOVE: u32 = 9;
+    pub const COUNT: u32 = 10;
 }
 
 pub mod flags {
@@ -104,6 +107,16 @@ pub struct RawExit {
     pub comm: [u8; COMM_LEN],
 }
 
+/// A process joined another cgroup; the new path follows (`path_len` bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawCgroupMove {
+    pub h: RawHdr,
+    pub dst_id: u64,
+    pub hier: u32,
+    pub path_len: u32,
+}
+
 /// Key of the verdict map: the (v2 id, chosen v1 id) cgroup pair a verdict was made for.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -118,6 +131,9 @@ const _: () = assert!(size_of::<RawExec>() == 216);
 const _: () = assert!(size_of::<RawFork>() == 112);
 const _: () = assert!(size_of::<RawExit>() == 88);
 const _: () = assert!(size_of::<CgKey>() == 16);
+const _: () = assert!(size_of::<RawCgroupMove>() == 80);
+const _: () = assert!(offset_of!(RawCgroupMove, dst_id) == 64);
+const _: () = assert!(offset_of!(RawCgroupMove, path_len) == 76);
 const _: () = assert!(offset_of!(RawHdr, ts_boot_ns) == 8);
 const _: () = assert!(offset_of!(RawHdr, tgid) == 48);
 const _: () = assert!(offset_of!(RawHdr, verdict) == 60);
@@ -149,6 +165,8 @@ unsafe impl Plain for RawFork {}
 unsafe impl Plain for RawExit {}
 // SAFETY: as above.
 unsafe impl Plain for CgKey {}
+// SAFETY: as above.
+unsafe impl Plain for RawCgroupMove {}
 
 #[cfg(feature = "user")]
 mod pod {

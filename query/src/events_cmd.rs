@@ -37,7 +37,7 @@ impl Query {
             match (t.as_str(), EventKind::parse(t)) {
                 ("gap", _) => gaps = true,
                 (_, Some(k)) => kinds.push(k),
-                _ => bail!("unknown event type {t:?}: use exec, fork, exit or gap"),
+                _ => bail!("unknown event type {t:?}: use exec, fork, exit, cgroup_move or gap"),
             }
         }
         let kinds = (!f.types.is_empty()).then_some(kinds);
@@ -162,6 +162,12 @@ pub fn csv_record(v: &EventView<'_>, rec: &mut csv::ByteRecord, scratch: &mut St
                 rec.push_field(b"");
             }
         }
+        Body::CgroupMove(m) => {
+            for _ in 0..11 {
+                rec.push_field(b"");
+            }
+            rec.push_field(m.path.as_bytes());
+        }
         Body::Exit(x) => {
             for _ in 0..9 {
                 rec.push_field(b"");
@@ -185,6 +191,7 @@ fn detail(v: &EventView<'_>) -> String {
     match &v.event.body {
         Body::Exec(_) => v.argv_line().filter(|a| !a.is_empty()).or_else(|| v.exe()).unwrap_or_default(),
         Body::Fork(f) => format!("{} forked", f.comm),
+        Body::CgroupMove(m) => format!("moved to cgroup {} ({})", m.path, m.hierarchy.as_deref().unwrap_or("v2")),
         Body::Exit(x) => match (x.code(), x.signal()) {
             (Some(c), _) => format!("exit {c}"),
             (_, Some(s)) => format!("killed by signal {s}"),

@@ -148,6 +148,7 @@ impl<'a> ProcView<'a> {
                 if args.is_empty() { String::from_utf8_lossy(&x.exe).into_owned() } else { args.join(" ") }
             }
             Body::Fork(f) => format!("[{}] (forked, no exec)", f.comm),
+            Body::CgroupMove(m) => format!("(moved into {}, no exec seen)", m.path),
             Body::Exit(_) => String::new(),
         }
     }
@@ -156,7 +157,7 @@ impl<'a> ProcView<'a> {
         match &self.found.event.body {
             Body::Exec(x) => &x.comm,
             Body::Fork(f) => &f.comm,
-            Body::Exit(_) => "",
+            Body::Exit(_) | Body::CgroupMove(_) => "",
         }
     }
 

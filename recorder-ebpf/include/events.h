@@ -28,6 +28,7 @@ enum ct_kind {
 	CT_EXEC = 1,
 	CT_FORK = 2,
 	CT_EXIT = 3,
+	CT_CGROUP_MOVE = 4,
 };
 
 /* What userspace decided about a cgroup, written back into CT_VERDICTS. */
@@ -54,7 +55,9 @@ enum ct_counter {
 	CT_C_LOST_EXIT = 5,
 	CT_C_FILTERED = 6,
 	CT_C_THREADS = 7,
-	CT_C_MAX = 8,
+	CT_C_MOVE = 8,
+	CT_C_LOST_MOVE = 9,
+	CT_C_MAX = 10,
 };
 
 /* ct_exec.flags */
@@ -124,6 +127,16 @@ struct ct_exit {
 	char comm[CT_COMM_LEN];
 };
 
+/* A process joined another cgroup (a runtime moving `docker exec`'s process into the
+ * container, say), in the v2 tree (hier 0) or the recorded v1 hierarchy.
+ * Tail: the new cgroup's path, path_len bytes. */
+struct ct_cgroup_move {
+	struct ct_hdr h;
+	__u64 dst_id;            /* kernfs id of the destination cgroup */
+	__u32 hier;              /* 0 for cgroup v2, else the v1 hierarchy id */
+	__u32 path_len;
+};
+
 /* Key of CT_VERDICTS: the (v2, chosen v1) cgroup pair a verdict was made for. A pair,
  * not one id, because on hybrid hosts a container may live only in v1 while its v2
  * cgroup is the root that every host process shares. */
@@ -137,6 +150,7 @@ struct ct_cg_key {
 #define CT_FORK_SIZE 112
 #define CT_EXIT_SIZE 88
 #define CT_CG_KEY_SIZE 16
+#define CT_CGROUP_MOVE_SIZE 80
 
 #ifdef __bpf__
 _Static_assert(sizeof(struct ct_hdr) == CT_HDR_SIZE, "ct_hdr layout changed");
@@ -144,6 +158,7 @@ _Static_assert(sizeof(struct ct_exec) == CT_EXEC_SIZE, "ct_exec layout changed")
 _Static_assert(sizeof(struct ct_fork) == CT_FORK_SIZE, "ct_fork layout changed");
 _Static_assert(sizeof(struct ct_exit) == CT_EXIT_SIZE, "ct_exit layout changed");
 _Static_assert(sizeof(struct ct_cg_key) == CT_CG_KEY_SIZE, "ct_cg_key layout changed");
+_Static_assert(sizeof(struct ct_cgroup_move) == CT_CGROUP_MOVE_SIZE, "ct_cgroup_move layout changed");
 #endif
 
 #endif

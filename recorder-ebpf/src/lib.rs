@@ -26,6 +26,8 @@ pub mod programs {
     pub const PREPARE_EXEC_RAW: &str = "ct_prepare_exec_raw";
     pub const ENTER_EXECVE: &str = "ct_enter_execve";
     pub const ENTER_EXECVEAT: &str = "ct_enter_execveat";
+    pub const CGROUP_ATTACH_BTF: &str = "ct_cgroup_attach_btf";
+    pub const CGROUP_ATTACH_RAW: &str = "ct_cgroup_attach_raw";
 }
 
 /// Names of the maps in [`object`].

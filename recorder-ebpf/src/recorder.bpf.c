@@ -390,6 +390,47 @@ static __always_inline int on_exit(struct task_struct *t)
 	return 0;
 }
 
+static __always_inline int on_cgroup_attach(struct cgroup *dst, const char *path, struct task_struct *t,
+					    bool threadgroup)
+{
+	__u32 hier = BPF_CORE_READ(dst, root, hierarchy_id);
+	if (hier != 0 && hier != cfg_cg1_hier)
+		return 0;
+	/* A single thread moved on its own (v1 tasks file): not a process move. */
+	if (!threadgroup && BPF_CORE_READ(t, pid) != BPF_CORE_READ(t, tgid))
+		return 0;
+	if (BPF_CORE_READ(t, tgid) == cfg_self_tgid)
+		return 0;
+	struct css_set *cset = BPF_CORE_READ(t, cgroups);
+	__u64 cg2, cg1;
+	struct kernfs_node *cg1kn;
+	/* The verdict of the destination is what counts: an unknown one always passes. */
+	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
+	if (filtered(verdict)) {
+		bump(CT_C_FILTERED);
+		return 0;
+	}
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&CT_SCRATCH, &cpu);
+	if (!s)
+		return 0;
+	struct ct_cgroup_move *e = (struct ct_cgroup_move *)s->buf;
+	fill_hdr(&e->h, t, CT_CGROUP_MOVE, cg2, cg1, verdict);
+	e->dst_id = BPF_CORE_READ(dst, kn, id);
+	e->hier = hier;
+	long r = bpf_probe_read_kernel_str(s->buf + CT_CGROUP_MOVE_SIZE, CT_CGPATH_MAX, path);
+	__u32 len = r > 0 ? r - 1 : 0;
+	e->path_len = len;
+	__u32 size = (CT_CGROUP_MOVE_SIZE + len) & OFF_MASK;
+	e->h.size = size;
+	if (bpf_ringbuf_output(&CT_EVENTS, s->buf, size, 0)) {
+		bump(CT_C_LOST_MOVE);
+		return 0;
+	}
+	bump(CT_C_MOVE);
+	return 0;
+}
+
 static __always_inline int remember_comm(void)
 {
 	struct comm_val v = {};
@@ -433,6 +474,18 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(ct_exit_raw, struct task_struct *p)
 {
 	return on_exit(p);
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(ct_cgroup_attach_btf, struct cgroup *dst, const char *path, struct task_struct *t, bool threadgroup)
+{
+	return on_cgroup_attach(dst, path, t, threadgroup);
+}
+
+SEC("raw_tp/cgroup_attach_task")
+int BPF_PROG(ct_cgroup_attach_raw, struct cgroup *dst, const char *path, struct task_struct *t, bool threadgroup)
+{
+	return on_cgroup_attach(dst, path, t, threadgroup);
 }
 
 /* Comm before exec. sched_prepare_exec (6.10+) fires before exec renames the

@@ -20,6 +20,10 @@ struct Proc {
     key: ProcKey,
     comm: String,
     container: Option<u32>,
+    /// What the next verdict needs when the process moves: namespaces and paths.
+    ns: [u32; 7],
+    cg2: String,
+    cg1: Option<String>,
 }
 
 /// A container seen in this run: its registry index and what the classifier said.
@@ -39,6 +43,24 @@ pub struct Attribution {
     by_namespaces: HashMap<(u32, u32), u32>,
 }
 
+/// The registry index of a container verdict (`None` for the host).
+fn registered(verdict: &Verdict, now: u64, register: &mut impl FnMut(Container) -> u32) -> Option<u32> {
+    let id = verdict.container_id.clone().filter(|_| verdict.container)?;
+    Some(register(Container {
+        id,
+        runtime: verdict.runtime,
+        name: verdict.name.clone(),
+        pod_uid: verdict.pod_uid.clone(),
+        outer_id: verdict.outer_id.clone(),
+        cgroup: verdict.cgroup.clone(),
+        reason: verdict.reason.clone(),
+        first_seen: now,
+        last_seen: now,
+        processes: 0,
+        events: 0,
+    }))
+}
+
 /// A verdict to write into the kernel's map.
 pub struct Writeback {
     pub key: CgKey,
@@ -54,11 +76,11 @@ impl Attribution {
         self.boot
     }
 
-    /// The cgroup set of an exec as `/proc/PID/cgroup` would list it.
-    fn cgroup_set(&self, exec: &Exec) -> CgroupSet {
-        let mut lines = vec![CgroupLine { hierarchy_id: 0, controllers: vec![], path: exec.cgroups.v2_path.clone() }];
-        if let (Some(v1), Some(path)) = (&self.host.v1, &exec.cgroups.v1_path) {
-            lines.push(CgroupLine { path: path.clone(), ..v1.line.clone() });
+    /// A cgroup set as `/proc/PID/cgroup` would list it, from the recorded paths.
+    fn cgroup_set(&self, v2: &str, v1: Option<&str>) -> CgroupSet {
+        let mut lines = vec![CgroupLine { hierarchy_id: 0, controllers: vec![], path: v2.to_string() }];
+        if let (Some(h), Some(path)) = (&self.host.v1, v1) {
+            lines.push(CgroupLine { path: path.to_string(), ..h.line.clone() });
         }
         CgroupSet { lines }
     }
@@ -72,7 +94,7 @@ impl Attribution {
         now: u64,
         register: &mut impl FnMut(Container) -> u32,
     ) -> (Option<u32>, Option<Writeback>) {
-        let cgroups = self.cgroup_set(exec);
+        let cgroups = self.cgroup_set(&exec.cgroups.v2_path, exec.cgroups.v1_path.as_deref());
         let parent_comm = self.procs.get(&ppid).map(|p| p.comm.clone());
         let verdict = classify::classify(&Evidence {
             cgroups: Some(&cgroups),
@@ -81,21 +103,7 @@ impl Attribution {
             comm_before_exec: exec.comm_before.as_deref(),
             parent_comm: parent_comm.as_deref(),
         });
-        let mut index = verdict.container_id.clone().filter(|_| verdict.container).map(|id| {
-            register(Container {
-                id,
-                runtime: verdict.runtime,
-                name: verdict.name.clone(),
-                pod_uid: verdict.pod_uid.clone(),
-                outer_id: verdict.outer_id.clone(),
-                cgroup: verdict.cgroup.clone(),
-                reason: verdict.reason.clone(),
-                first_seen: now,
-                last_seen: now,
-                processes: 0,
-                events: 0,
-            })
-        });
+        let mut index = registered(&verdict, now, register);
         let ns_key = (exec.ns.pid, exec.ns.mnt);
         let own_ns = exec.ns.pid != self.host.ns[0] && exec.ns.mnt != self.host.ns[1];
         match index {
@@ -105,7 +113,17 @@ impl Attribution {
             None if own_ns => index = self.by_namespaces.get(&ns_key).copied(),
             _ => {}
         }
-        self.procs.insert(key.tgid, Proc { key, comm: exec.comm.clone(), container: index });
+        self.procs.insert(
+            key.tgid,
+            Proc {
+                key,
+                comm: exec.comm.clone(),
+                container: index,
+                ns: exec.ns.to_array(),
+                cg2: exec.cgroups.v2_path.clone(),
+                cg1: exec.cgroups.v1_path.clone(),
+            },
+        );
 
         let cg = CgKey { cg2_id: exec.cgroups.v2_id, cg1_id: exec.cgroups.v1_id };
         let previous = self.by_cgroup.get(&cg).map(|s| s.verdict.container);
@@ -125,11 +143,55 @@ impl Attribution {
     }
 
     /// A new process: its parent's container, or the container its cgroup is known to be.
-    pub fn on_fork(&mut self, key: ProcKey, ppid: u32, comm: &str, cg: CgKey) -> Option<u32> {
+    pub fn on_fork(&mut self, key: ProcKey, ppid: u32, comm: &str, ns: [u32; 7], cg: CgKey) -> Option<u32> {
         let by_cgroup = self.by_cgroup.get(&cg).filter(|s| s.verdict.container).and_then(|s| s.index);
-        let container = by_cgroup.or_else(|| self.procs.get(&ppid).and_then(|p| p.container));
-        self.procs.insert(key.tgid, Proc { key, comm: comm.to_string(), container });
+        let parent = self.procs.get(&ppid);
+        let container = by_cgroup.or_else(|| parent.and_then(|p| p.container));
+        let (cg2, cg1) = parent.map(|p| (p.cg2.clone(), p.cg1.clone())).unwrap_or_else(|| ("/".into(), None));
+        self.procs.insert(key.tgid, Proc { key, comm: comm.to_string(), container, ns, cg2, cg1 });
         container
+    }
+
+    /// The process joined another cgroup: decide again with the new path. A cgroup already
+    /// known as a container's keeps that verdict (a runtime moves its helper in before it
+    /// enters the container's namespaces).
+    pub fn on_cgroup_move(
+        &mut self,
+        key: ProcKey,
+        v2: bool,
+        path: &str,
+        cg: CgKey,
+        now: u64,
+        register: &mut impl FnMut(Container) -> u32,
+    ) -> Option<u32> {
+        if let Some(index) = self.by_cgroup.get(&cg).filter(|s| s.verdict.container).and_then(|s| s.index) {
+            if let Some(p) = self.procs.get_mut(&key.tgid) {
+                p.container = Some(index);
+            }
+            return Some(index);
+        }
+        let Some(p) = self.procs.get(&key.tgid).filter(|p| p.key == key).cloned() else { return None };
+        let (cg2, cg1) = if v2 { (path.to_string(), p.cg1.clone()) } else { (p.cg2.clone(), Some(path.to_string())) };
+        let cgroups = self.cgroup_set(&cg2, cg1.as_deref());
+        let verdict = classify::classify(&Evidence {
+            cgroups: Some(&cgroups),
+            host_cgroups: self.host.cgroups.as_ref(),
+            ns: NsEvidence::compare(&p.ns, &self.host.ns),
+            comm_before_exec: None,
+            parent_comm: None,
+        });
+        let index = registered(&verdict, now, register);
+        // Processes born later into this cgroup pair (clone3 CLONE_INTO_CGROUP, as
+        // lxc-attach does) carry only its ids: remember what it is.
+        if index.is_some() {
+            self.by_cgroup.entry(cg).or_insert(Seen { verdict, index });
+        }
+        if let Some(me) = self.procs.get_mut(&key.tgid) {
+            me.container = index;
+            me.cg2 = cg2;
+            me.cg1 = cg1;
+        }
+        index
     }
 
     /// A process ended: the container it had, and it leaves the table.

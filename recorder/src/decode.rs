@@ -1,8 +1,8 @@
 //! Ring-buffer bytes to owned records. The only code that reads the wire layout.
 
 use ctrail_common::{
-    record::{Caps, Cgroups, Exec, Exit, Fork, Namespaces, Source},
-    wire::{self, RawExec, RawExit, RawFork, RawHdr, c_bytes, flags, read_plain},
+    record::{Caps, CgroupMove, Cgroups, Exec, Exit, Fork, Namespaces, Source},
+    wire::{self, RawCgroupMove, RawExec, RawExit, RawFork, RawHdr, c_bytes, flags, read_plain},
 };
 use thiserror::Error;
 
@@ -22,6 +22,7 @@ pub enum Decoded {
     Exec(RawHdr, Box<Exec>),
     Fork(RawHdr, Fork),
     Exit(RawHdr, Exit, String),
+    CgroupMove(RawHdr, CgroupMove),
 }
 
 fn string(b: &[u8]) -> String {
@@ -104,6 +105,21 @@ pub fn decode(bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, Decod
         wire::KIND_EXIT => {
             let x: RawExit = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
             Ok(Decoded::Exit(h, Exit { status: x.exit_code }, string(&x.comm)))
+        }
+        wire::KIND_CGROUP_MOVE => {
+            let m: RawCgroupMove = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let at = size_of::<RawCgroupMove>();
+            let path = bytes
+                .get(at..at + m.path_len as usize)
+                .ok_or(DecodeError::Tail { kind: "cgroup_move", len: bytes.len() })?;
+            Ok(Decoded::CgroupMove(
+                h,
+                CgroupMove {
+                    hierarchy: (m.hier != 0).then(|| v1_hierarchy.unwrap_or_default().to_string()),
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    cgroup_id: m.dst_id,
+                },
+            ))
         }
         other => Err(DecodeError::Kind(other)),
     }

@@ -148,6 +148,13 @@ pub fn load(opts: &Options) -> Result<Probes> {
     hooks.entries.push(("fork", fork));
     let exit = attach_either(&mut bpf, &btf, mode, (p::EXIT_BTF, p::EXIT_RAW), "sched_process_exit")?;
     hooks.entries.push(("exit", exit));
+    // Cgroup moves are one more event, not the core: record without them if they cannot attach.
+    let progs = (p::CGROUP_ATTACH_BTF, p::CGROUP_ATTACH_RAW);
+    let moves = attach_either(&mut bpf, &btf, mode, progs, "cgroup_attach_task").unwrap_or_else(|e| {
+        tracing::warn!("cgroup moves will not be recorded: {e:#}");
+        "none".into()
+    });
+    hooks.entries.push(("cgroup_move", moves));
 
     let take =
         |bpf: &mut Ebpf, name: &str| bpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the object"));

@@ -172,18 +172,21 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let totals = handle.join().map_err(|_| anyhow!("ingest thread panicked"))?;
     let k = totals.kernel;
     tracing::info!(
-        "stopped: kernel emitted exec={} fork={} exit={}, lost exec={} fork={} exit={}, filtered={}; \
-         received exec={} fork={} exit={}; snapshot={}; stored={} events; store failures={}",
+        "stopped: kernel emitted exec={} fork={} exit={} cgroup_move={}, lost exec={} fork={} exit={} cgroup_move={}, \
+         filtered={}; received exec={} fork={} exit={} cgroup_move={}; snapshot={}; stored={} events; store failures={}",
         k[0],
         k[1],
         k[2],
+        k[8],
         k[3],
         k[4],
         k[5],
+        k[9],
         k[6],
         totals.received[0],
         totals.received[1],
         totals.received[2],
+        totals.received[3],
         totals.snapshot,
         totals.stored,
         totals.store_failures

@@ -49,7 +49,8 @@ pub struct Settings {
 /// What one run saw, for the shutdown summary and for tests.
 #[derive(Debug, Default, Clone)]
 pub struct Totals {
-    pub received: [u64; 3],
+    /// exec, fork, exit, cgroup move
+    pub received: [u64; 4],
     pub stored: u64,
     pub snapshot: u64,
     pub decode_errors: u64,
@@ -67,7 +68,7 @@ pub struct Worker {
     batch_started: Option<Instant>,
     totals: Totals,
     /// Kernel loss counters at the last poll, and the boot time of that poll.
-    lost_seen: [u64; 3],
+    lost_seen: [u64; 4],
     last_poll_boot_ns: u64,
     /// Events that reached us but could not be stored (disk full): recorded as a gap
     /// once the store accepts writes again.
@@ -93,7 +94,7 @@ impl Worker {
             batch: Batch::default(),
             batch_started: None,
             totals: Totals::default(),
-            lost_seen: [0; 3],
+            lost_seen: [0; 4],
             last_poll_boot_ns,
             unstored: None,
             failing: false,
@@ -174,8 +175,19 @@ impl Worker {
                 self.totals.received[1] += 1;
                 let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
                 let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
-                let container = self.attribution.on_fork(key, h.ppid, &fork.comm, cg);
+                let container = self.attribution.on_fork(key, h.ppid, &fork.comm, fork.ns.to_array(), cg);
                 (h, Body::Fork(fork), container)
+            }
+            Decoded::CgroupMove(h, mv) => {
+                self.totals.received[3] += 1;
+                let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
+                let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
+                let time = self.wall(h.ts_boot_ns);
+                let store = &mut self.store;
+                let v2 = mv.hierarchy.is_none();
+                let container =
+                    self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| store.container(c));
+                (h, Body::CgroupMove(mv), container)
             }
             Decoded::Exit(h, exit, _comm) => {
                 self.totals.received[2] += 1;
@@ -203,7 +215,12 @@ impl Worker {
         let now = crate::host::boot_ns_now();
         let k = read_counters(&self.counters);
         self.totals.kernel = k;
-        let lost = [k[counter::LOST_EXEC as usize], k[counter::LOST_FORK as usize], k[counter::LOST_EXIT as usize]];
+        let lost = [
+            k[counter::LOST_EXEC as usize],
+            k[counter::LOST_FORK as usize],
+            k[counter::LOST_EXIT as usize],
+            k[counter::LOST_MOVE as usize],
+        ];
         let new: Vec<u64> = lost.iter().zip(self.lost_seen).map(|(a, b)| a - b).collect();
         if new.iter().any(|&n| n > 0) {
             let gap = Gap {
@@ -212,6 +229,7 @@ impl Worker {
                 lost_exec: new[0],
                 lost_fork: new[1],
                 lost_exit: new[2],
+                lost_other: new[3],
                 reason: GapReason::RingBufferFull,
             };
             tracing::warn!("kernel dropped {} events (ring buffer full); stored as a gap", gap.lost());
@@ -255,6 +273,7 @@ impl Worker {
                             lost_exec: 0,
                             lost_fork: 0,
                             lost_exit: 0,
+                            lost_other: 0,
                             reason: GapReason::StoreFailed(e.to_string()),
                         },
                     );
@@ -263,6 +282,7 @@ impl Worker {
                         EventKind::Exec => gap.lost_exec += 1,
                         EventKind::Fork => gap.lost_fork += 1,
                         EventKind::Exit => gap.lost_exit += 1,
+                        EventKind::CgroupMove => gap.lost_other += 1,
                     }
                     gap.end = gap.end.max(ev.time);
                 }

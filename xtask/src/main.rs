@@ -96,7 +96,12 @@ fn test() -> Result<()> {
     run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     // One test thread per binary where it matters is handled inside the tests (a lock
     // serialises recorders); binaries run one after another.
+    let table = root().join("target/tmp/runtimes-table.txt");
+    let _ = std::fs::remove_file(&table);
     let (passed, failed) = cargo_test()?;
+    if let Ok(t) = std::fs::read_to_string(&table) {
+        println!("\nreal containers, recorded and replayed:\n{t}");
+    }
     fuzz(30)?;
     eprintln!("xtask: test suite passed in {:.0?}", t0.elapsed());
     // The closing line CI reads: the sum over every test binary.

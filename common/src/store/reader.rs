@@ -325,6 +325,13 @@ impl StoreReader {
                     Body::Exec(_) if n == k => {
                         alive.insert(f.event.proc, f);
                     }
+                    // A move changes the container of a process, not what describes it.
+                    Body::CgroupMove(_) => match alive.get_mut(&f.event.proc) {
+                        Some(a) => a.container = f.container,
+                        None => {
+                            alive.insert(f.event.proc, f);
+                        }
+                    },
                     _ => {
                         alive.entry(f.event.proc).or_insert(f);
                     }

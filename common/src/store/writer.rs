@@ -141,6 +141,7 @@ impl StoreWriter {
                 lost_exec: 0,
                 lost_fork: 0,
                 lost_exit: 0,
+                lost_other: 0,
                 reason: GapReason::RecorderDown { crashed },
             };
             report.downtime = Some(gap.clone());
@@ -196,6 +197,9 @@ impl StoreWriter {
             Body::Fork(_) => {
                 self.live.entry(e.proc).or_insert_with(|| e.clone());
             }
+            // The checkpoint keeps describing the process by its exec; its container is the
+            // one its next event carries.
+            Body::CgroupMove(_) => {}
         }
         let Some(idx) = e.container else { return };
         let new_proc = match e.body {
@@ -311,6 +315,7 @@ impl StoreWriter {
                     lost_exec: 0,
                     lost_fork: 0,
                     lost_exit: 0,
+                    lost_other: 0,
                     reason: GapReason::Retention { segment: f.name(), events },
                 });
             }

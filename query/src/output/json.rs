@@ -54,6 +54,11 @@ pub fn event(v: &EventView<'_>) -> Value {
             o.insert("comm".into(), json!(f.comm));
             o.insert("ns_pid".into(), json!(f.ns_pid));
         }
+        Body::CgroupMove(m) => {
+            o.insert("hierarchy".into(), json!(m.hierarchy.as_deref().unwrap_or("v2")));
+            o.insert("cgroup".into(), json!(m.path));
+            o.insert("cgroup_id".into(), json!(m.cgroup_id));
+        }
         Body::Exit(x) => {
             o.insert("exit_code".into(), json!(x.code()));
             o.insert("signal".into(), json!(x.signal()));

@@ -21,7 +21,10 @@ fn events_json_contract() {
     let o = ctrail(&["events", "--data-dir", &data(&d), "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rows = json_lines(&o);
-    assert_eq!(rows.len(), 8, "7 events and a gap");
+    assert_eq!(rows.len(), 9, "8 events and a gap");
+    let mv = rows.iter().find(|r| r["type"] == "cgroup_move").unwrap();
+    assert_eq!(mv["cgroup"], format!("/docker/{DOCKER_ID}"));
+    assert_eq!((mv["hierarchy"].clone(), mv["container_id"].clone()), ("v2".into(), DOCKER_ID.into()));
     for r in &rows {
         for k in ["type", "time", "pid", "ppid", "container_id", "runtime"] {
             assert!(r.get(k).is_some() || r["type"] == "gap", "no {k} in {r}");
@@ -57,7 +60,7 @@ fn filters_container_prefix_pid_type_time_host() {
         (o.status.code(), json_lines(&o).len(), stderr(&o))
     };
     // A container's events, plus the gap: lost events may have been that container's.
-    assert_eq!(count(&["--container", &DOCKER_ID[..50]]).1, 3 + 1);
+    assert_eq!(count(&["--container", &DOCKER_ID[..50]]).1, 4 + 1);
     assert_eq!(count(&["--container", DOCKER_ID2]).1, 2 + 1);
     let (code, _, err) = count(&["--container", "aa11bb"]);
     assert_eq!(code, Some(2));
@@ -128,7 +131,7 @@ fn containers_json_contract() {
     assert_eq!(c["runtime"], "docker");
     assert_eq!(c["first_seen"], "2026-11-29T14:00:01.000000000Z");
     assert_eq!(c["last_seen"], "2026-11-29T14:00:01.000000002Z");
-    assert_eq!(c["events"], 3);
+    assert_eq!(c["events"], 4);
     assert_eq!(c["processes"], 1);
 }
 

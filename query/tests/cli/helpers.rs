@@ -9,7 +9,8 @@ use std::{
 use ctrail_common::{
     classify::Runtime,
     record::{
-        Body, BootInfo, Caps, Cgroups, Container, Event, Exec, Exit, Fork, Gap, GapReason, Namespaces, ProcKey, Source,
+        Body, BootInfo, Caps, CgroupMove, Cgroups, Container, Event, Exec, Exit, Fork, Gap, GapReason, Namespaces,
+        ProcKey, Source,
     },
     store::{Batch, Options, StoreWriter},
 };
@@ -90,7 +91,7 @@ fn container(id: &str) -> Container {
 }
 
 /// A store with a host shell, two docker containers whose IDs share a prefix, a process
-/// that exits with 7, one killed by SIGKILL, a PID reused by a later process, and a gap.
+/// that moves into the first container and exits with 7, one killed by SIGKILL, a PID reused by a later process, and a gap.
 pub fn sample_store(dir: &Path) {
     let now = T0 + 3600 * SEC;
     let (mut w, _) = StoreWriter::open(dir, Options::default(), now).expect("create store");
@@ -129,6 +130,13 @@ pub fn sample_store(dir: &Path) {
             Some(c1),
             Body::Fork(Fork { ns_pid: 1, comm: "sh".into(), ns: Namespaces::default(), cgroup_v2_id: 7 }),
         ),
+        ev(
+            SEC,
+            a,
+            100,
+            Some(c1),
+            Body::CgroupMove(CgroupMove { hierarchy: None, path: format!("/docker/{DOCKER_ID}"), cgroup_id: 77 }),
+        ),
         ev(SEC + 1, a, 100, Some(c1), Body::Exec(exec(&["/bin/sh", "-c", "exit 7", "it's quoted"], "/docker/x"))),
         ev(SEC + 2, a, 100, Some(c1), Body::Exit(Exit { status: 7 << 8 })),
         ev(2 * SEC, b, 100, Some(c2), Body::Exec(exec(&["/usr/bin/sleep", "100"], "/docker/y"))),
@@ -141,6 +149,7 @@ pub fn sample_store(dir: &Path) {
         lost_exec: 3,
         lost_fork: 1,
         lost_exit: 0,
+        lost_other: 0,
         reason: GapReason::RingBufferFull,
     }];
     w.commit(&Batch { events, gaps }, now).unwrap();

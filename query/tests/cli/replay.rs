@@ -88,8 +88,8 @@ fn show_picks_among_reused_pids() {
     assert_eq!(v["process"]["container_id"], DOCKER_ID);
     assert_eq!(v["ancestry"][0]["pid"], 100, "its parent is the shell");
     let kinds: Vec<&str> = v["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["fork", "exec", "exit"]);
-    assert_eq!(v["events"][2]["exit_code"], 7);
+    assert_eq!(kinds, ["fork", "cgroup_move", "exec", "exit"]);
+    assert_eq!(v["events"][3]["exit_code"], 7);
     let o = ctrail(&["show", "4242", "--data-dir", &data]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no process with PID 4242"), "{}", stderr(&o));
@@ -108,7 +108,7 @@ fn export_writes_a_checkable_case_folder() {
     for col in ["time", "type", "pid", "ppid", "container_id", "exe", "argv"] {
         assert!(header.split(',').any(|c| c == col), "events.csv lacks {col}: {header}");
     }
-    assert_eq!(events.lines().count(), 1 + 3);
+    assert_eq!(events.lines().count(), 1 + 4);
     assert!(events.contains("'it'\\''s quoted'"), "argv is one shell-quoted field: {events}");
     let procs = read("processes.csv");
     assert_eq!(procs.lines().count(), 2);
@@ -117,7 +117,7 @@ fn export_writes_a_checkable_case_folder() {
     assert_eq!(read("gaps.csv").lines().count(), 2);
     let manifest: serde_json::Value = serde_json::from_str(&read("manifest.json")).unwrap();
     assert_eq!(manifest["query"]["container"], DOCKER_ID);
-    assert_eq!(manifest["files"]["events.csv"]["rows"], 3);
+    assert_eq!(manifest["files"]["events.csv"]["rows"], 4);
     for f in ["events.csv", "processes.csv", "containers.csv", "gaps.csv"] {
         let sum = Command::new("sha256sum").arg(case.join(f)).output().unwrap();
         let sum = String::from_utf8_lossy(&sum.stdout).split_whitespace().next().unwrap().to_string();

@@ -111,11 +111,39 @@ fn every_runtime_is_recorded_and_attributed() {
             Some(e) => check(&s, e, want_id(id).as_deref(), want_rt, "entrypoint", &mut row),
             None => row.problems.push(format!("no exec for the entrypoint pid {pid}")),
         }
-        // 2. a command run inside it afterwards, the runtime's way
+        // 2. a command run inside it afterwards, the runtime's way; every runtime but
+        //    nsenter (nspawn, unshare) moves that process into the container's cgroup first,
+        //    or has it born there (lxc-attach: clone3 with CLONE_INTO_CGROUP, which is a fork
+        //    into the cgroup rather than a move).
         row.expected += 1;
         let exec_m = format!("ctrail-e2e-exec-{rt}");
+        let moves_in = !matches!(rt.as_str(), "nspawn" | "unshare");
         match s.execs_with(&exec_m).into_iter().find(|e| exec_of(e).exe == b"/bin/true") {
-            Some(e) => check(&s, e, want_id(id).as_deref(), want_rt, "exec", &mut row),
+            Some(e) => {
+                check(&s, e, want_id(id).as_deref(), want_rt, "exec", &mut row);
+                if moves_in {
+                    row.expected += 1;
+                    let before = |m: &&Event, fork: bool| {
+                        m.proc == e.proc
+                            && m.time <= e.time
+                            && if fork {
+                                matches!(m.body, Body::Fork(_))
+                            } else {
+                                matches!(m.body, Body::CgroupMove(_))
+                            }
+                    };
+                    let moved = s.events.iter().filter(|m| before(m, false)).last();
+                    let born_in = s
+                        .events
+                        .iter()
+                        .find(|m| before(m, true))
+                        .filter(|f| s.container_of(f).map(|c| c.id.as_str()) == want_id(id).as_deref());
+                    match moved.or(born_in) {
+                        Some(m) => check(&s, m, want_id(id).as_deref(), want_rt, "cgroup move", &mut row),
+                        None => row.problems.push("no cgroup move into the container before the exec".into()),
+                    }
+                }
+            }
             None => row.problems.push("no exec of the command run inside".into()),
         }
         // 3. a container whose entrypoint exits at once, with its exit code
@@ -151,6 +179,8 @@ fn every_runtime_is_recorded_and_attributed() {
         }
     }
     eprintln!("{table}");
+    // The suite prints this table after the tests (cargo captures a passing test's output).
+    let _ = std::fs::write(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtimes-table.txt"), &table);
     assert!(s.gaps.is_empty(), "events were lost: {:?}", s.gaps);
     assert!(rows.iter().all(|r| r.problems.is_empty()), "\n{table}\nrecorder log:\n{log}");
 }

@@ -42,6 +42,15 @@ fn short_lived_process_in_a_container_cgroup_is_attributed() {
     assert_eq!(exec_of(e).exe, b"/bin/true");
     let exit = s.exit_of(e).expect("its exit is stored");
     assert_eq!(exit.container, e.container, "the exit keeps the container");
+    // The shell's own move into the cgroup (before its exec) is an event of that process.
+    let moves: Vec<&Event> =
+        s.events.iter().filter(|m| m.proc == e.proc && matches!(m.body, Body::CgroupMove(_))).collect();
+    assert!(!moves.is_empty(), "the move into the container's cgroup is recorded");
+    for m in &moves {
+        let Body::CgroupMove(mv) = &m.body else { unreachable!() };
+        assert_eq!(mv.path, format!("/docker/{id}"));
+        assert_eq!(s.container_of(m).map(|c| c.id.as_str()), Some(id), "a move is attributed to where it went");
+    }
     eprintln!("process lived (with sh) {lived:?}; exec->exit {} us", (exit.boot_ns - e.boot_ns) / 1000);
 }
 

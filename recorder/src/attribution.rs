@@ -170,7 +170,7 @@ impl Attribution {
             }
             return Some(index);
         }
-        let Some(p) = self.procs.get(&key.tgid).filter(|p| p.key == key).cloned() else { return None };
+        let p = self.procs.get(&key.tgid).filter(|p| p.key == key).cloned()?;
         let (cg2, cg1) = if v2 { (path.to_string(), p.cg1.clone()) } else { (p.cg2.clone(), Some(path.to_string())) };
         let cgroups = self.cgroup_set(&cg2, cg1.as_deref());
         let verdict = classify::classify(&Evidence {

@@ -132,7 +132,7 @@ fn every_runtime_is_recorded_and_attributed() {
                                 matches!(m.body, Body::CgroupMove(_))
                             }
                     };
-                    let moved = s.events.iter().filter(|m| before(m, false)).last();
+                    let moved = s.events.iter().rev().find(|m| before(m, false));
                     let born_in = s
                         .events
                         .iter()

@@ -1,4 +1,5 @@
-//! Real containers of every runtime on this machine, recorded and read back.
+//! Real containers of every runtime on this machine, recorded, stopped, and replayed
+//! through the `ctrail` CLI as a user would.
 //!
 //! `fixtures/containers/ctl.sh` starts them (docker, podman with runc and crun,
 //! containerd, runc, crun, lxc, systemd-nspawn) plus an `unshare -p -f --mount-proc`
@@ -6,12 +7,12 @@
 
 use std::{
     fmt::Write as _,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
 };
 
-use ctrail_common::record::{Body, Event};
+use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -39,6 +40,21 @@ impl Drop for Down {
     }
 }
 
+/// The `ctrail` binary, built beside the recorder by the workspace's tests.
+fn ctrail_bin() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_BIN_EXE_ctrail-recorder")).with_file_name("ctrail");
+    assert!(p.exists(), "{} is not built: run the workspace's tests (cargo test --workspace)", p.display());
+    p
+}
+
+/// `ctrail ARGS --data-dir DATA --format json`: exit code and the JSON lines.
+fn ctrail(data: &Path, args: &[&str]) -> (i32, Vec<Value>) {
+    let o =
+        Command::new(ctrail_bin()).args(args).arg("--data-dir").arg(data).args(["--format", "json"]).output().unwrap();
+    let rows = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (o.status.code().unwrap_or(-1), rows)
+}
+
 /// The runtime ctrail must name for each harness runtime (`None`: the host).
 fn expected_runtime(rt: &str) -> Option<&'static str> {
     match rt {
@@ -61,29 +77,34 @@ struct Row {
     problems: Vec<String>,
 }
 
-fn check(s: &Stored, e: &Event, want_id: Option<&str>, want_rt: Option<&str>, what: &str, row: &mut Row) {
-    let c = s.container_of(e);
-    let got_id = c.map(|c| c.id.as_str());
-    let got_rt = c.and_then(|c| c.runtime).map(|r| r.as_str());
-    if got_id == want_id && got_rt == want_rt {
-        row.found += 1;
-    } else {
-        row.problems.push(format!("{what}: want {want_id:?}/{want_rt:?}, got {got_id:?}/{got_rt:?}"));
+impl Row {
+    fn expect(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        self.expected += 1;
+        if ok {
+            self.found += 1;
+        } else {
+            self.problems.push(what());
+        }
     }
 }
 
+fn argv_has(e: &Value, m: &str) -> bool {
+    e["argv"].as_array().is_some_and(|a| a.iter().any(|x| x == m))
+}
+
 #[test]
-fn every_runtime_is_recorded_and_attributed() {
+fn every_runtime_is_recorded_and_replayed() {
     if !need_root() {
         return;
     }
     let _g = serial();
     let _ = Command::new("bash").arg(ctl()).arg("down").status();
     ctl_run(&["install"]);
-    let _down = Down;
+    let down = Down;
     let rec = Recorder::start(&[]);
+    let data = rec.data();
     let up = ctl_run(&["up"]);
-    let started: Vec<(String, u32, String)> = up
+    let started: Vec<(String, u64, String)> = up
         .lines()
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
@@ -97,79 +118,67 @@ fn every_runtime_is_recorded_and_attributed() {
         let id = ctl_run(&["once", rt, &format!("ctrail-e2e-once-{rt}")]);
         once_ids.push(id.trim().to_string());
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let (s, log) = rec.stop();
+    // Stop every container while recording: their entrypoints' exits are part of the record.
+    drop(down);
+    std::thread::sleep(Duration::from_millis(500));
+    // Keep the stored data (and its temporary directory) alive while the CLI reads it.
+    let (_stored, log) = rec.stop();
 
+    let (_, containers) = ctrail(&data, &["containers"]);
+    let runtime_of = |id: &str| {
+        containers.iter().find(|c| c["container_id"] == id).map(|c| c["runtime"].as_str().map(str::to_string))
+    };
     let mut rows = Vec::new();
     for ((rt, pid, id), once_id) in started.iter().zip(&once_ids) {
         let want_rt = expected_runtime(rt);
-        let want_id = |id: &str| (want_rt.is_some()).then(|| id.to_string());
         let mut row = Row { runtime: rt.clone(), id: id.clone(), expected: 0, found: 0, problems: Vec::new() };
-        // 1. the long-lived container's entrypoint exec
-        row.expected += 1;
-        match s.events.iter().find(|e| e.proc.tgid == *pid && matches!(e.body, Body::Exec(_))) {
-            Some(e) => check(&s, e, want_id(id).as_deref(), want_rt, "entrypoint", &mut row),
-            None => row.problems.push(format!("no exec for the entrypoint pid {pid}")),
+        if want_rt.is_none() {
+            // The non-container: every event of its process is the host's.
+            let (_, evs) = ctrail(&data, &["events", "--pid", &pid.to_string()]);
+            row.expect(!evs.is_empty() && evs.iter().all(|e| e["container_id"].is_null()), || {
+                format!("unshare process must be host: {evs:?}")
+            });
+            let (_, exec) = ctrail(&data, &["events", "--type", "exec", "--host"]);
+            row.expect(exec.iter().any(|e| argv_has(e, &format!("ctrail-e2e-exec-{rt}"))), || {
+                "the command run in its namespaces is host".into()
+            });
+            let (_, once) = ctrail(&data, &["events", "--type", "exit", "--host"]);
+            row.expect(once.iter().any(|e| e["exit_code"] == 3), || "its short-lived sibling's exit 3".into());
+            rows.push(row);
+            continue;
         }
-        // 2. a command run inside it afterwards, the runtime's way; every runtime but
-        //    nsenter (nspawn, unshare) moves that process into the container's cgroup first,
-        //    or has it born there (lxc-attach: clone3 with CLONE_INTO_CGROUP, which is a fork
-        //    into the cgroup rather than a move).
-        row.expected += 1;
+        // 1. the container, with its full ID and runtime
+        let rt_seen = runtime_of(id);
+        row.expect(rt_seen == Some(want_rt.map(str::to_string)), || format!("`ctrail containers`: {rt_seen:?}"));
+        let (_, evs) = ctrail(&data, &["events", "--container", id]);
+        // 2. the long-lived entrypoint's exec, and its exit when the container was stopped
+        let mine = |kind: &str| evs.iter().filter(|e| e["pid"] == *pid && e["type"] == kind).count();
+        row.expect(mine("exec") >= 1, || format!("no exec of the entrypoint (pid {pid})"));
+        row.expect(mine("exit") == 1, || format!("no exit of the entrypoint (pid {pid}) at stop"));
+        // 3. a command run inside it afterwards, the runtime's way
         let exec_m = format!("ctrail-e2e-exec-{rt}");
-        let moves_in = !matches!(rt.as_str(), "nspawn" | "unshare");
-        match s.execs_with(&exec_m).into_iter().find(|e| exec_of(e).exe == b"/bin/true") {
-            Some(e) => {
-                check(&s, e, want_id(id).as_deref(), want_rt, "exec", &mut row);
-                if moves_in {
-                    row.expected += 1;
-                    let before = |m: &&Event, fork: bool| {
-                        m.proc == e.proc
-                            && m.time <= e.time
-                            && if fork {
-                                matches!(m.body, Body::Fork(_))
-                            } else {
-                                matches!(m.body, Body::CgroupMove(_))
-                            }
-                    };
-                    let moved = s.events.iter().rev().find(|m| before(m, false));
-                    let born_in = s
-                        .events
-                        .iter()
-                        .find(|m| before(m, true))
-                        .filter(|f| s.container_of(f).map(|c| c.id.as_str()) == want_id(id).as_deref());
-                    match moved.or(born_in) {
-                        Some(m) => check(&s, m, want_id(id).as_deref(), want_rt, "cgroup move", &mut row),
-                        None => row.problems.push("no cgroup move into the container before the exec".into()),
-                    }
-                }
-            }
-            None => row.problems.push("no exec of the command run inside".into()),
+        let cmd = evs.iter().find(|e| e["type"] == "exec" && e["exe"] == "/bin/true" && argv_has(e, &exec_m));
+        row.expect(cmd.is_some(), || "the command run inside is not in the container".into());
+        // ...which every runtime but nsenter (nspawn) moves into the container's cgroup first,
+        // or has born there (lxc-attach: clone3 CLONE_INTO_CGROUP, a fork into the cgroup).
+        if let Some(c) = cmd.filter(|_| rt != "nspawn") {
+            let entered =
+                evs.iter().any(|e| e["pid"] == c["pid"] && (e["type"] == "cgroup_move" || e["type"] == "fork"));
+            row.expect(entered, || "no record of the command entering the container's cgroup".into());
         }
-        // 3. a container whose entrypoint exits at once, with its exit code
-        row.expected += 2;
+        // 4. a container whose entrypoint exits at once, with its exit code
+        let (_, once) = ctrail(&data, &["events", "--container", once_id]);
         let once_m = format!("ctrail-e2e-once-{rt}");
-        let inside: Vec<&Event> = s
-            .execs_with(&once_m)
-            .into_iter()
-            .filter(|e| {
-                let x = exec_of(e);
-                x.argv.first().is_some_and(|a| a.ends_with(b"sh"))
-                    && x.argv.get(1).is_some_and(|a| a == b"-c" || a == b"/exit3.sh")
-            })
-            .collect();
-        match inside.last() {
-            Some(e) => {
-                check(&s, e, want_id(once_id).as_deref(), want_rt, "short-lived entrypoint", &mut row);
-                match s.exit_of(e).map(|x| &x.body) {
-                    Some(Body::Exit(x)) if x.code() == Some(3) => row.found += 1,
-                    other => row.problems.push(format!("short-lived entrypoint exit: want code 3, got {other:?}")),
-                }
-            }
-            None => row.problems.push("no exec of the short-lived entrypoint".into()),
-        }
+        let entry = once.iter().find(|e| e["type"] == "exec" && argv_has(e, &once_m));
+        row.expect(entry.is_some_and(|e| e["runtime"] == want_rt.unwrap_or_default()), || {
+            format!("no exec of the short-lived entrypoint in {once_id}")
+        });
+        let exit3 = entry
+            .is_some_and(|x| once.iter().any(|e| e["type"] == "exit" && e["pid"] == x["pid"] && e["exit_code"] == 3));
+        row.expect(exit3, || "the short-lived entrypoint's exit code 3".into());
         rows.push(row);
     }
+    let (gap_code, gaps) = ctrail(&data, &["events", "--type", "gap"]);
 
     let mut table = format!("{:<12} {:<66} {:>8} {:>6}\n", "RUNTIME", "CONTAINER ID", "EXPECTED", "FOUND");
     for r in &rows {
@@ -178,9 +187,10 @@ fn every_runtime_is_recorded_and_attributed() {
             let _ = writeln!(table, "    {p}");
         }
     }
+    let _ = writeln!(table, "lost events: {}", if gap_code == 1 { "none".to_string() } else { format!("{gaps:?}") });
     eprintln!("{table}");
     // The suite prints this table after the tests (cargo captures a passing test's output).
     let _ = std::fs::write(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("runtimes-table.txt"), &table);
-    assert!(s.gaps.is_empty(), "events were lost: {:?}", s.gaps);
+    assert_eq!(gap_code, 1, "events were lost: {gaps:?}");
     assert!(rows.iter().all(|r| r.problems.is_empty()), "\n{table}\nrecorder log:\n{log}");
 }

@@ -328,6 +328,29 @@ static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct 
 	return 0;
 }
 
+/* The common start of a fixed-size record: the verdict of the task's cgroups, the
+ * --scope filter, a ring-buffer reservation (counted when it fails) and the header.
+ * `size` is a constant at every (inlined) call site, as bpf_ringbuf_reserve requires. */
+static __always_inline void *reserve_fixed(struct task_struct *t, __u32 kind, __u32 size, __u32 lost)
+{
+	struct css_set *cset = BPF_CORE_READ(t, cgroups);
+	__u64 cg2, cg1;
+	struct kernfs_node *cg1kn;
+	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
+	if (filtered(verdict)) {
+		bump(CT_C_FILTERED);
+		return 0;
+	}
+	struct ct_hdr *h = bpf_ringbuf_reserve(&CT_EVENTS, size, 0);
+	if (!h) {
+		bump(lost);
+		return 0;
+	}
+	fill_hdr(h, t, kind, cg2, cg1, verdict);
+	h->size = size;
+	return h;
+}
+
 static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
 {
 	/* sched_process_fork fires for threads too; only new processes are recorded. */
@@ -337,21 +360,9 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 	}
 	if (BPF_CORE_READ(parent, tgid) == cfg_self_tgid)
 		return 0;
-	struct css_set *cset = BPF_CORE_READ(child, cgroups);
-	__u64 cg2, cg1;
-	struct kernfs_node *cg1kn;
-	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
-	if (filtered(verdict)) {
-		bump(CT_C_FILTERED);
+	struct ct_fork *e = reserve_fixed(child, CT_FORK, sizeof(struct ct_fork), CT_C_LOST_FORK);
+	if (!e)
 		return 0;
-	}
-	struct ct_fork *e = bpf_ringbuf_reserve(&CT_EVENTS, sizeof(*e), 0);
-	if (!e) {
-		bump(CT_C_LOST_FORK);
-		return 0;
-	}
-	fill_hdr(&e->h, child, CT_FORK, cg2, cg1, verdict);
-	e->h.size = sizeof(*e);
 	read_ns(child, e->ns, &e->ns_pid);
 	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
 	bpf_ringbuf_submit(e, 0);
@@ -367,21 +378,9 @@ static __always_inline int on_exit(struct task_struct *t)
 		return 0;
 	if (BPF_CORE_READ(t, tgid) == cfg_self_tgid)
 		return 0;
-	struct css_set *cset = BPF_CORE_READ(t, cgroups);
-	__u64 cg2, cg1;
-	struct kernfs_node *cg1kn;
-	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
-	if (filtered(verdict)) {
-		bump(CT_C_FILTERED);
+	struct ct_exit *e = reserve_fixed(t, CT_EXIT, sizeof(struct ct_exit), CT_C_LOST_EXIT);
+	if (!e)
 		return 0;
-	}
-	struct ct_exit *e = bpf_ringbuf_reserve(&CT_EVENTS, sizeof(*e), 0);
-	if (!e) {
-		bump(CT_C_LOST_EXIT);
-		return 0;
-	}
-	fill_hdr(&e->h, t, CT_EXIT, cg2, cg1, verdict);
-	e->h.size = sizeof(*e);
 	e->exit_code = BPF_CORE_READ(t, exit_code);
 	e->_pad = 0;
 	BPF_CORE_READ_STR_INTO(&e->comm, t, comm);

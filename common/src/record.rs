@@ -154,12 +154,76 @@ pub struct CgroupMove {
     pub cgroup_id: u64,
 }
 
+/// User and group ids with the capability sets that go with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub cap_effective: u64,
+    pub cap_permitted: u64,
+    pub cap_inheritable: u64,
+}
+
+/// What a process did, read at the syscall's entry (arguments) and exit (result).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    Mount {
+        source: String,
+        target: String,
+        fstype: String,
+        flags: u64,
+    },
+    Umount {
+        target: String,
+        flags: u64,
+    },
+    /// `nstype` is a CLONE_NEW* flag, or 0 for "whatever `fd` is".
+    Setns {
+        fd: i32,
+        nstype: u64,
+    },
+    Unshare {
+        flags: u64,
+    },
+    Chroot {
+        path: String,
+    },
+    PivotRoot {
+        new_root: String,
+        put_old: String,
+    },
+    /// setuid, setresuid, ..., capset: `call` names it, `args` are its integer arguments.
+    CredChange {
+        call: String,
+        args: Vec<i64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub action: Action,
+    /// The syscall's return: 0 (or a new id) on success, -errno on failure. A denied
+    /// mount is evidence too.
+    pub result: i64,
+    pub before: Creds,
+    pub after: Creds,
+    /// Namespaces after the call (setns and unshare change them).
+    pub ns: Namespaces,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     Exec(Box<Exec>),
     Fork(Fork),
     Exit(Exit),
     CgroupMove(CgroupMove),
+    Activity(Box<Activity>),
 }
 
 impl Body {
@@ -169,6 +233,15 @@ impl Body {
             Body::Fork(_) => EventKind::Fork,
             Body::Exit(_) => EventKind::Exit,
             Body::CgroupMove(_) => EventKind::CgroupMove,
+            Body::Activity(a) => match a.action {
+                Action::Mount { .. } => EventKind::Mount,
+                Action::Umount { .. } => EventKind::Umount,
+                Action::Setns { .. } => EventKind::Setns,
+                Action::Unshare { .. } => EventKind::Unshare,
+                Action::Chroot { .. } => EventKind::Chroot,
+                Action::PivotRoot { .. } => EventKind::PivotRoot,
+                Action::CredChange { .. } => EventKind::CredChange,
+            },
         }
     }
 }
@@ -179,10 +252,29 @@ pub enum EventKind {
     Fork,
     Exit,
     CgroupMove,
+    Mount,
+    Umount,
+    Setns,
+    Unshare,
+    Chroot,
+    PivotRoot,
+    CredChange,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [EventKind::Exec, EventKind::Fork, EventKind::Exit, EventKind::CgroupMove];
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Exec,
+        EventKind::Fork,
+        EventKind::Exit,
+        EventKind::CgroupMove,
+        EventKind::Mount,
+        EventKind::Umount,
+        EventKind::Setns,
+        EventKind::Unshare,
+        EventKind::Chroot,
+        EventKind::PivotRoot,
+        EventKind::CredChange,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,6 +282,13 @@ impl EventKind {
             EventKind::Fork => "fork",
             EventKind::Exit => "exit",
             EventKind::CgroupMove => "cgroup_move",
+            EventKind::Mount => "mount",
+            EventKind::Umount => "umount",
+            EventKind::Setns => "setns",
+            EventKind::Unshare => "unshare",
+            EventKind::Chroot => "chroot",
+            EventKind::PivotRoot => "pivot_root",
+            EventKind::CredChange => "cred_change",
         }
     }
 

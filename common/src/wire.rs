@@ -17,6 +17,7 @@ pub const KIND_EXEC: u32 = 1;
 pub const KIND_FORK: u32 = 2;
 pub const KIND_EXIT: u32 = 3;
 pub const KIND_CGROUP_MOVE: u32 = 4;
+pub const KIND_ACTIVITY: u32 = 5;
 
 pub const VERDICT_UNKNOWN: u32 = 0;
 pub const VERDICT_HOST: u32 = 1;
@@ -38,7 +39,9 @@ pub mod counter {
     pub const THREADS: u32 = 7;
     pub const MOVE: u32 = 8;
     pub const LOST_MOVE: u32 = 9;
-    pub const COUNT: u32 = 10;
+    pub const ACTIVITY: u32 = 10;
+    pub const LOST_ACTIVITY: u32 = 11;
+    pub const COUNT: u32 = 12;
 }
 
 pub mod flags {
@@ -117,6 +120,48 @@ pub struct RawCgroupMove {
     pub path_len: u32,
 }
 
+/// enum ct_op: the syscalls recorded as activity.
+pub mod op {
+    pub const MOUNT: u32 = 1;
+    pub const UMOUNT: u32 = 2;
+    pub const SETNS: u32 = 3;
+    pub const UNSHARE: u32 = 4;
+    pub const CHROOT: u32 = 5;
+    pub const PIVOT_ROOT: u32 = 6;
+    pub const SETUID: u32 = 7;
+    pub const CAPSET: u32 = 15;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawCreds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub cap_eff: u64,
+    pub cap_prm: u64,
+    pub cap_inh: u64,
+}
+
+/// One syscall with its result; strings follow (`str_len` bytes each).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawActivity {
+    pub h: RawHdr,
+    pub op: u32,
+    pub ret: i32,
+    pub args: [u64; 4],
+    pub before: RawCreds,
+    pub after: RawCreds,
+    pub ns: [u32; NS_COUNT],
+    pub str_len: [u32; 3],
+}
+
 /// Key of the verdict map: the (v2 id, chosen v1 id) cgroup pair a verdict was made for.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -132,6 +177,10 @@ const _: () = assert!(size_of::<RawFork>() == 112);
 const _: () = assert!(size_of::<RawExit>() == 88);
 const _: () = assert!(size_of::<CgKey>() == 16);
 const _: () = assert!(size_of::<RawCgroupMove>() == 80);
+const _: () = assert!(size_of::<RawCreds>() == 56);
+const _: () = assert!(size_of::<RawActivity>() == 256);
+const _: () = assert!(offset_of!(RawActivity, before) == 104);
+const _: () = assert!(offset_of!(RawActivity, ns) == 216);
 const _: () = assert!(offset_of!(RawCgroupMove, dst_id) == 64);
 const _: () = assert!(offset_of!(RawCgroupMove, path_len) == 76);
 const _: () = assert!(offset_of!(RawHdr, ts_boot_ns) == 8);
@@ -167,6 +216,10 @@ unsafe impl Plain for RawExit {}
 unsafe impl Plain for CgKey {}
 // SAFETY: as above.
 unsafe impl Plain for RawCgroupMove {}
+// SAFETY: as above.
+unsafe impl Plain for RawCreds {}
+// SAFETY: as above.
+unsafe impl Plain for RawActivity {}
 
 #[cfg(feature = "user")]
 mod pod {

@@ -37,7 +37,10 @@ impl Query {
             match (t.as_str(), EventKind::parse(t)) {
                 ("gap", _) => gaps = true,
                 (_, Some(k)) => kinds.push(k),
-                _ => bail!("unknown event type {t:?}: use exec, fork, exit, cgroup_move or gap"),
+                _ => bail!(
+                    "unknown event type {t:?}: use exec, fork, exit, cgroup_move, mount, umount, setns, unshare, \
+                     chroot, pivot_root, cred_change or gap"
+                ),
             }
         }
         let kinds = (!f.types.is_empty()).then_some(kinds);
@@ -82,7 +85,7 @@ impl Row {
     }
 }
 
-pub const CSV_HEADER: [&str; 20] = [
+pub const CSV_HEADER: [&str; 32] = [
     "time",
     "type",
     "pid",
@@ -103,6 +106,19 @@ pub const CSV_HEADER: [&str; 20] = [
     "signal",
     "cgroup",
     "source",
+    // activity kinds (mount, setns, cred_change, ...): appended, so older readers still work
+    "result",
+    "activity_source",
+    "target",
+    "fstype",
+    "flags",
+    "nstype",
+    "uid_before",
+    "uid_after",
+    "euid_before",
+    "euid_after",
+    "cap_effective_before",
+    "cap_effective_after",
 ];
 
 /// Fills `rec` with one events.csv row (CSV_HEADER order). Exports write millions of
@@ -168,6 +184,11 @@ pub fn csv_record(v: &EventView<'_>, rec: &mut csv::ByteRecord, scratch: &mut St
             }
             rec.push_field(m.path.as_bytes());
         }
+        Body::Activity(_) => {
+            for _ in 0..12 {
+                rec.push_field(b"");
+            }
+        }
         Body::Exit(x) => {
             for _ in 0..9 {
                 rec.push_field(b"");
@@ -184,6 +205,18 @@ pub fn csv_record(v: &EventView<'_>, rec: &mut csv::ByteRecord, scratch: &mut St
         }
     }
     rec.push_field(v.source().unwrap_or_default().as_bytes());
+    match &e.body {
+        Body::Activity(a) => {
+            for f in crate::activity::csv_values(a) {
+                rec.push_field(f.as_bytes());
+            }
+        }
+        _ => {
+            for _ in crate::activity::CSV_COLUMNS {
+                rec.push_field(b"");
+            }
+        }
+    }
 }
 
 fn detail(v: &EventView<'_>) -> String {
@@ -192,6 +225,7 @@ fn detail(v: &EventView<'_>) -> String {
         Body::Exec(_) => v.argv_line().filter(|a| !a.is_empty()).or_else(|| v.exe()).unwrap_or_default(),
         Body::Fork(f) => format!("{} forked", f.comm),
         Body::CgroupMove(m) => format!("moved to cgroup {} ({})", m.path, m.hierarchy.as_deref().unwrap_or("v2")),
+        Body::Activity(a) => crate::activity::describe(a),
         Body::Exit(x) => match (x.code(), x.signal()) {
             (Some(c), _) => format!("exit {c}"),
             (_, Some(s)) => format!("killed by signal {s}"),

@@ -3,6 +3,7 @@
 //! main -> run() -> Result<ExitCode>: 0 when something matched, 1 when nothing did,
 //! 2 on an error (printed as one chain); a closed pipe ends quietly.
 
+mod activity;
 mod classify_cmd;
 mod cli;
 mod containers_cmd;

@@ -146,6 +146,7 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
                     Body::Exec(_) => v.argv_line().unwrap_or_default(),
                     Body::Fork(_) => format!("forked by {}", f.event.ppid),
                     Body::CgroupMove(m) => format!("moved to cgroup {}", m.path),
+                    Body::Activity(a) => crate::activity::describe(a),
                 };
                 writeln!(out, "  {} {:<5} {detail}", v.time(), v.kind())?;
             }

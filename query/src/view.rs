@@ -149,6 +149,7 @@ impl<'a> ProcView<'a> {
             }
             Body::Fork(f) => format!("[{}] (forked, no exec)", f.comm),
             Body::CgroupMove(m) => format!("(moved into {}, no exec seen)", m.path),
+            Body::Activity(a) => crate::activity::describe(a),
             Body::Exit(_) => String::new(),
         }
     }
@@ -157,7 +158,7 @@ impl<'a> ProcView<'a> {
         match &self.found.event.body {
             Body::Exec(x) => &x.comm,
             Body::Fork(f) => &f.comm,
-            Body::Exit(_) | Body::CgroupMove(_) => "",
+            Body::Exit(_) | Body::CgroupMove(_) | Body::Activity(_) => "",
         }
     }
 

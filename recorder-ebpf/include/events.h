@@ -29,6 +29,27 @@ enum ct_kind {
 	CT_FORK = 2,
 	CT_EXIT = 3,
 	CT_CGROUP_MOVE = 4,
+	CT_ACTIVITY = 5,
+};
+
+/* What a process did, from per-syscall tracepoints (enter + exit, paired by thread). */
+enum ct_op {
+	CT_OP_MOUNT = 1,
+	CT_OP_UMOUNT = 2,
+	CT_OP_SETNS = 3,
+	CT_OP_UNSHARE = 4,
+	CT_OP_CHROOT = 5,
+	CT_OP_PIVOT_ROOT = 6,
+	CT_OP_SETUID = 7,
+	CT_OP_SETGID = 8,
+	CT_OP_SETREUID = 9,
+	CT_OP_SETREGID = 10,
+	CT_OP_SETRESUID = 11,
+	CT_OP_SETRESGID = 12,
+	CT_OP_SETFSUID = 13,
+	CT_OP_SETFSGID = 14,
+	CT_OP_CAPSET = 15,
+	CT_OP_MAX = 16,
 };
 
 /* What userspace decided about a cgroup, written back into CT_VERDICTS. */
@@ -57,7 +78,9 @@ enum ct_counter {
 	CT_C_THREADS = 7,
 	CT_C_MOVE = 8,
 	CT_C_LOST_MOVE = 9,
-	CT_C_MAX = 10,
+	CT_C_ACTIVITY = 10,
+	CT_C_LOST_ACTIVITY = 11,
+	CT_C_MAX = 12,
 };
 
 /* ct_exec.flags */
@@ -137,6 +160,28 @@ struct ct_cgroup_move {
 	__u32 path_len;
 };
 
+/* Credentials around a syscall (cred_change: before and after). */
+struct ct_creds {
+	__u32 uid, euid, suid, fsuid;
+	__u32 gid, egid, sgid, fsgid;
+	__u64 cap_eff, cap_prm, cap_inh;
+};
+
+#define CT_STR_MAX 1024
+
+/* One syscall of interest with its result. Tail: str_len[0..3] bytes of strings
+ * (mount: source, target, fstype; umount, chroot: path; pivot_root: new, old). */
+struct ct_activity {
+	struct ct_hdr h;
+	__u32 op;                /* enum ct_op */
+	__s32 ret;               /* the syscall's return: 0 or -errno */
+	__u64 args[4];           /* its integer arguments (flags, fd, ns type, ids) */
+	struct ct_creds before;  /* at entry */
+	struct ct_creds after;   /* at exit */
+	__u32 ns[CT_NS_MAX];     /* namespaces after the call */
+	__u32 str_len[3];
+};
+
 /* Key of CT_VERDICTS: the (v2, chosen v1) cgroup pair a verdict was made for. A pair,
  * not one id, because on hybrid hosts a container may live only in v1 while its v2
  * cgroup is the root that every host process shares. */
@@ -151,6 +196,8 @@ struct ct_cg_key {
 #define CT_EXIT_SIZE 88
 #define CT_CG_KEY_SIZE 16
 #define CT_CGROUP_MOVE_SIZE 80
+#define CT_CREDS_SIZE 56
+#define CT_ACTIVITY_SIZE 256
 
 #ifdef __bpf__
 _Static_assert(sizeof(struct ct_hdr) == CT_HDR_SIZE, "ct_hdr layout changed");
@@ -159,6 +206,8 @@ _Static_assert(sizeof(struct ct_fork) == CT_FORK_SIZE, "ct_fork layout changed")
 _Static_assert(sizeof(struct ct_exit) == CT_EXIT_SIZE, "ct_exit layout changed");
 _Static_assert(sizeof(struct ct_cg_key) == CT_CG_KEY_SIZE, "ct_cg_key layout changed");
 _Static_assert(sizeof(struct ct_cgroup_move) == CT_CGROUP_MOVE_SIZE, "ct_cgroup_move layout changed");
+_Static_assert(sizeof(struct ct_creds) == CT_CREDS_SIZE, "ct_creds layout changed");
+_Static_assert(sizeof(struct ct_activity) == CT_ACTIVITY_SIZE, "ct_activity layout changed");
 #endif
 
 #endif

@@ -28,6 +28,29 @@ pub mod programs {
     pub const ENTER_EXECVEAT: &str = "ct_enter_execveat";
     pub const CGROUP_ATTACH_BTF: &str = "ct_cgroup_attach_btf";
     pub const CGROUP_ATTACH_RAW: &str = "ct_cgroup_attach_raw";
+
+    pub const SYS_ENTER_RAW: &str = "ct_sys_enter_raw";
+    pub const SYS_EXIT_RAW: &str = "ct_sys_exit_raw";
+
+    /// The syscalls recorded as activity: (tracepoint name, op number). Their programs are
+    /// `ct_enter_<name>` and `ct_exit_<name>` on `syscalls/sys_{enter,exit}_<name>`.
+    pub const SYSCALLS: [(&str, u32); 15] = [
+        ("mount", 1),
+        ("umount", 2),
+        ("setns", 3),
+        ("unshare", 4),
+        ("chroot", 5),
+        ("pivot_root", 6),
+        ("setuid", 7),
+        ("setgid", 8),
+        ("setreuid", 9),
+        ("setregid", 10),
+        ("setresuid", 11),
+        ("setresgid", 12),
+        ("setfsuid", 13),
+        ("setfsgid", 14),
+        ("capset", 15),
+    ];
 }
 
 /// Names of the maps in [`object`].
@@ -44,4 +67,5 @@ pub mod globals {
     pub const CG1_HIER: &str = "cfg_cg1_hier";
     pub const ARGV_MAX: &str = "cfg_argv_max";
     pub const SCOPE: &str = "cfg_scope";
+    pub const ACTIVITY: &str = "cfg_activity";
 }

@@ -24,6 +24,7 @@ volatile const __u32 cfg_self_tgid = 0;   /* the recorder itself is never report
 volatile const __u32 cfg_cg1_hier = 0;    /* v1 hierarchy id whose path is recorded; 0 = none */
 volatile const __u32 cfg_argv_max = CT_ARGV_DEFAULT;
 volatile const __u32 cfg_scope = CT_SCOPE_ALL;
+volatile const __u32 cfg_activity = 0;      /* bit (1 << ct_op) per recorded syscall kind */
 
 /* Scratch space for building a variable-size exec record; one slot per CPU
  * (an ARRAY indexed by CPU, because per-CPU values are capped at 32 KiB). */
@@ -69,6 +70,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct comm_val);
 } CT_OLD_COMM SEC(".maps");
+
+/* A syscall between its entry and its exit, by thread id. */
+struct pending {
+	__u32 op;
+	__u32 _pad;
+	__u64 args[6];
+	struct ct_creds before;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pending);
+} CT_PENDING SEC(".maps");
 
 /* kernfs_node::parent became __parent in 6.15. */
 struct kernfs_node___old {
@@ -438,6 +453,225 @@ static __always_inline int remember_comm(void)
 	bpf_map_update_elem(&CT_OLD_COMM, &tid, &v, BPF_ANY);
 	return 0;
 }
+
+/* Per-syscall tracepoint contexts (the layout tracefs documents for sys_enter_* / sys_exit_*). */
+struct sys_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__u64 args[6];
+};
+struct sys_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__s64 ret;
+};
+
+static __always_inline void read_creds(struct task_struct *t, struct ct_creds *c)
+{
+	const struct cred *cr = BPF_CORE_READ(t, real_cred);
+	c->uid = BPF_CORE_READ(cr, uid.val);
+	c->euid = BPF_CORE_READ(cr, euid.val);
+	c->suid = BPF_CORE_READ(cr, suid.val);
+	c->fsuid = BPF_CORE_READ(cr, fsuid.val);
+	c->gid = BPF_CORE_READ(cr, gid.val);
+	c->egid = BPF_CORE_READ(cr, egid.val);
+	c->sgid = BPF_CORE_READ(cr, sgid.val);
+	c->fsgid = BPF_CORE_READ(cr, fsgid.val);
+	bpf_core_read(&c->cap_eff, sizeof(__u64), &cr->cap_effective);
+	bpf_core_read(&c->cap_prm, sizeof(__u64), &cr->cap_permitted);
+	bpf_core_read(&c->cap_inh, sizeof(__u64), &cr->cap_inheritable);
+}
+
+static __always_inline int stash(__u32 op, const __u64 *args)
+{
+	if (!(cfg_activity & (1u << op)))
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((__u32)(id >> 32) == cfg_self_tgid)
+		return 0;
+	__u32 tid = (__u32)id;
+	struct pending p = {};
+	p.op = op;
+	for (int i = 0; i < 6; i++)
+		p.args[i] = args[i];
+	read_creds((struct task_struct *)bpf_get_current_task(), &p.before);
+	bpf_map_update_elem(&CT_PENDING, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int sys_enter(struct sys_enter_ctx *ctx, __u32 op)
+{
+	return stash(op, ctx->args);
+}
+
+/* Appends the user string at `src` to the record at `off`; returns its length. */
+static __always_inline __u32 put_str(char *buf, __u32 off, __u64 src)
+{
+	if (!src)
+		return 0;
+	/* The tail starts at 256 and holds three strings of at most 1 KiB: 0xFFF bounds it. */
+	long r = bpf_probe_read_user_str(buf + (off & 0xFFF), CT_STR_MAX, (const void *)src);
+	return r > 0 ? r - 1 : 0;
+}
+
+static __always_inline int emit_activity(__s64 ret, __u32 op)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&CT_PENDING, &tid);
+	if (!p || p->op != op)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct css_set *cset = BPF_CORE_READ(t, cgroups);
+	__u64 cg2, cg1;
+	struct kernfs_node *cg1kn;
+	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
+	if (filtered(verdict)) {
+		bump(CT_C_FILTERED);
+		bpf_map_delete_elem(&CT_PENDING, &tid);
+		return 0;
+	}
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&CT_SCRATCH, &cpu);
+	if (!s) {
+		bpf_map_delete_elem(&CT_PENDING, &tid);
+		return 0;
+	}
+	char *buf = s->buf;
+	struct ct_activity *e = (struct ct_activity *)buf;
+	fill_hdr(&e->h, t, CT_ACTIVITY, cg2, cg1, verdict);
+	e->op = op;
+	e->ret = (__s32)ret;
+	for (int i = 0; i < 4; i++)
+		e->args[i] = p->args[i];
+	e->before = p->before;
+	read_creds(t, &e->after);
+	__u32 ns_pid;
+	read_ns(t, e->ns, &ns_pid);
+	/* Which arguments are strings, per syscall; the rest were copied as integers. */
+	__u64 strs[3] = {};
+	if (op == CT_OP_MOUNT) {
+		strs[0] = p->args[0];
+		strs[1] = p->args[1];
+		strs[2] = p->args[2];
+	} else if (op == CT_OP_UMOUNT || op == CT_OP_CHROOT) {
+		strs[0] = p->args[0];
+	} else if (op == CT_OP_PIVOT_ROOT) {
+		strs[0] = p->args[0];
+		strs[1] = p->args[1];
+	}
+	bpf_map_delete_elem(&CT_PENDING, &tid);
+	__u32 off = CT_ACTIVITY_SIZE;
+	for (int i = 0; i < 3; i++) {
+		__u32 n = put_str(buf, off, strs[i]);
+		e->str_len[i] = n;
+		off = (off + n) & OFF_MASK;
+	}
+	e->h.size = off;
+	if (bpf_ringbuf_output(&CT_EVENTS, buf, off & OFF_MASK, 0)) {
+		bump(CT_C_LOST_ACTIVITY);
+		return 0;
+	}
+	bump(CT_C_ACTIVITY);
+	return 0;
+}
+
+static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 op)
+{
+	return emit_activity(ctx->ret, op);
+}
+
+#define SYSCALL_PAIR(name, op)                                                   \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
+	int ct_enter_##name(struct sys_enter_ctx *ctx) { return sys_enter(ctx, op); } \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
+	int ct_exit_##name(struct sys_exit_ctx *ctx) { return sys_exit(ctx, op); }
+
+/* The fallback where per-syscall tracepoints cannot attach: raw sys_enter/sys_exit, which
+ * fire for every syscall, so they dispatch on the syscall number first and return at once
+ * for the others. Numbers are per architecture. */
+static __always_inline __u32 op_of(long nr)
+{
+#if defined(__TARGET_ARCH_x86)
+	switch (nr) {
+	case 165: return CT_OP_MOUNT;
+	case 166: return CT_OP_UMOUNT;
+	case 308: return CT_OP_SETNS;
+	case 272: return CT_OP_UNSHARE;
+	case 161: return CT_OP_CHROOT;
+	case 155: return CT_OP_PIVOT_ROOT;
+	case 105: return CT_OP_SETUID;
+	case 106: return CT_OP_SETGID;
+	case 113: return CT_OP_SETREUID;
+	case 114: return CT_OP_SETREGID;
+	case 117: return CT_OP_SETRESUID;
+	case 119: return CT_OP_SETRESGID;
+	case 122: return CT_OP_SETFSUID;
+	case 123: return CT_OP_SETFSGID;
+	case 126: return CT_OP_CAPSET;
+	}
+#elif defined(__TARGET_ARCH_arm64)
+	switch (nr) {
+	case 40: return CT_OP_MOUNT;
+	case 39: return CT_OP_UMOUNT;
+	case 268: return CT_OP_SETNS;
+	case 97: return CT_OP_UNSHARE;
+	case 51: return CT_OP_CHROOT;
+	case 41: return CT_OP_PIVOT_ROOT;
+	case 146: return CT_OP_SETUID;
+	case 144: return CT_OP_SETGID;
+	case 145: return CT_OP_SETREUID;
+	case 143: return CT_OP_SETREGID;
+	case 147: return CT_OP_SETRESUID;
+	case 149: return CT_OP_SETRESGID;
+	case 151: return CT_OP_SETFSUID;
+	case 152: return CT_OP_SETFSGID;
+	case 91: return CT_OP_CAPSET;
+	}
+#endif
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(ct_sys_enter_raw, struct pt_regs *regs, long nr)
+{
+	__u32 op = op_of(nr);
+	if (!op)
+		return 0;
+	__u64 args[6] = {
+		PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs),
+		PT_REGS_PARM4_CORE_SYSCALL(regs), PT_REGS_PARM5_CORE_SYSCALL(regs), 0,
+	};
+	return stash(op, args);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(ct_sys_exit_raw, struct pt_regs *regs, long ret)
+{
+	/* A thread is in one syscall at a time: a pending entry is this syscall's. */
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&CT_PENDING, &tid);
+	if (!p)
+		return 0;
+	return emit_activity(ret, p->op);
+}
+
+SYSCALL_PAIR(mount, CT_OP_MOUNT)
+SYSCALL_PAIR(umount, CT_OP_UMOUNT)
+SYSCALL_PAIR(setns, CT_OP_SETNS)
+SYSCALL_PAIR(unshare, CT_OP_UNSHARE)
+SYSCALL_PAIR(chroot, CT_OP_CHROOT)
+SYSCALL_PAIR(pivot_root, CT_OP_PIVOT_ROOT)
+SYSCALL_PAIR(setuid, CT_OP_SETUID)
+SYSCALL_PAIR(setgid, CT_OP_SETGID)
+SYSCALL_PAIR(setreuid, CT_OP_SETREUID)
+SYSCALL_PAIR(setregid, CT_OP_SETREGID)
+SYSCALL_PAIR(setresuid, CT_OP_SETRESUID)
+SYSCALL_PAIR(setresgid, CT_OP_SETRESGID)
+SYSCALL_PAIR(setfsuid, CT_OP_SETFSUID)
+SYSCALL_PAIR(setfsgid, CT_OP_SETFSGID)
+SYSCALL_PAIR(capset, CT_OP_CAPSET)
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(ct_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)

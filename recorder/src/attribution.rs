@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use ctrail_common::{
     classify::{self, CgroupLine, CgroupSet, Evidence, NsEvidence, Verdict},
-    record::{Container, Exec, ProcKey},
+    record::{Action, Activity, Container, Exec, ProcKey},
     wire::CgKey,
 };
 
@@ -41,6 +41,8 @@ pub struct Attribution {
     /// (pid ns, mnt ns) of each container seen: a process that enters both (nsenter,
     /// setns) without moving cgroups still runs inside that container.
     by_namespaces: HashMap<(u32, u32), u32>,
+    /// The mount namespace alone: `setns` into a container's mount namespace.
+    by_mnt: HashMap<u32, u32>,
 }
 
 /// The registry index of a container verdict (`None` for the host).
@@ -69,7 +71,14 @@ pub struct Writeback {
 
 impl Attribution {
     pub fn new(host: Host, boot: u32) -> Self {
-        Attribution { host, boot, procs: HashMap::new(), by_cgroup: HashMap::new(), by_namespaces: HashMap::new() }
+        Attribution {
+            host,
+            boot,
+            procs: HashMap::new(),
+            by_cgroup: HashMap::new(),
+            by_namespaces: HashMap::new(),
+            by_mnt: HashMap::new(),
+        }
     }
 
     pub fn boot(&self) -> u32 {
@@ -109,8 +118,13 @@ impl Attribution {
         match index {
             Some(i) if own_ns => {
                 self.by_namespaces.insert(ns_key, i);
+                self.by_mnt.insert(exec.ns.mnt, i);
             }
-            None if own_ns => index = self.by_namespaces.get(&ns_key).copied(),
+            // Entered a container's namespaces without its cgroup (nsenter): its pid and mount
+            // namespaces, or at least its mount namespace (it sees the container's files).
+            None if exec.ns.mnt != self.host.ns[1] => {
+                index = self.by_namespaces.get(&ns_key).or_else(|| self.by_mnt.get(&exec.ns.mnt)).copied()
+            }
             _ => {}
         }
         self.procs.insert(
@@ -192,6 +206,18 @@ impl Attribution {
             me.cg1 = cg1;
         }
         index
+    }
+
+    /// What a process did happened in its container; a `setns` into a container's mount
+    /// namespace happened in that container (`nsenter`, `docker exec` without a cgroup move).
+    pub fn on_activity(&mut self, key: ProcKey, a: &Activity) -> Option<u32> {
+        if let Action::Setns { .. } = a.action
+            && a.ns.mnt != self.host.ns[1]
+            && let Some(&i) = self.by_mnt.get(&a.ns.mnt)
+        {
+            return Some(i);
+        }
+        self.procs.get(&key.tgid).filter(|p| p.key == key).and_then(|p| p.container)
     }
 
     /// A process ended: the container it had, and it leaves the table.

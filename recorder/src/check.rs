@@ -40,6 +40,7 @@ pub fn check() -> Result<ExitCode> {
         argv_max: wire::ARGV_DEFAULT,
         scope: wire::SCOPE_ALL,
         ring_bytes: 1 << 20,
+        activity: crate::cli::parse_activity("all").unwrap_or(0),
     });
     match probes {
         Ok(p) => {

@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Delete the oldest sealed segments while the data dir is larger than this (e.g. 10G).
     #[arg(long, value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// What processes do, beyond exec/fork/exit: `all`, `none`, or a comma list of mount,
+    /// umount, setns, unshare, chroot, pivot_root, cred_change.
+    #[arg(long, default_value = "all", value_parser = parse_activity)]
+    pub activity: u32,
     /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
     #[arg(long, value_enum, default_value = "auto")]
     pub attach: AttachArg,
@@ -99,6 +103,30 @@ impl RunArgs {
             max_bytes: self.max_size,
         }
     }
+}
+
+/// Activity kinds to the kernel's op bitmask (bit 1 << op, see events.h `enum ct_op`).
+pub fn parse_activity(s: &str) -> Result<u32, String> {
+    let mut bits = 0u32;
+    for kind in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        bits |= match kind {
+            "all" => (1..=15).fold(0, |b, op| b | 1 << op),
+            "none" => 0,
+            "mount" => 1 << 1,
+            "umount" => 1 << 2,
+            "setns" => 1 << 3,
+            "unshare" => 1 << 4,
+            "chroot" => 1 << 5,
+            "pivot_root" => 1 << 6,
+            "cred_change" => (7..=15).fold(0, |b, op| b | 1 << op),
+            other => {
+                return Err(format!(
+                    "unknown activity {other:?}: use all, none, mount, umount, setns, unshare, chroot, pivot_root, cred_change"
+                ));
+            }
+        };
+    }
+    Ok(bits)
 }
 
 /// `90s`, `10m`, `2h`, `7d`, `1w`, `500ms` to nanoseconds.

@@ -1,8 +1,10 @@
 //! Ring-buffer bytes to owned records. The only code that reads the wire layout.
 
 use ctrail_common::{
-    record::{Caps, CgroupMove, Cgroups, Exec, Exit, Fork, Namespaces, Source},
-    wire::{self, RawCgroupMove, RawExec, RawExit, RawFork, RawHdr, c_bytes, flags, read_plain},
+    record::{Action, Activity, Caps, CgroupMove, Cgroups, Creds, Exec, Exit, Fork, Namespaces, Source},
+    wire::{
+        self, RawActivity, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, c_bytes, flags, op, read_plain,
+    },
 };
 use thiserror::Error;
 
@@ -23,6 +25,51 @@ pub enum Decoded {
     Fork(RawHdr, Fork),
     Exit(RawHdr, Exit, String),
     CgroupMove(RawHdr, CgroupMove),
+    Activity(RawHdr, Box<Activity>),
+}
+
+fn creds(c: &RawCreds) -> Creds {
+    Creds {
+        uid: c.uid,
+        euid: c.euid,
+        suid: c.suid,
+        fsuid: c.fsuid,
+        gid: c.gid,
+        egid: c.egid,
+        sgid: c.sgid,
+        fsgid: c.fsgid,
+        cap_effective: c.cap_eff,
+        cap_permitted: c.cap_prm,
+        cap_inheritable: c.cap_inh,
+    }
+}
+
+const CRED_CALLS: [&str; 9] =
+    ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid", "capset"];
+
+fn action(a: &RawActivity, strs: [String; 3]) -> Result<Action, DecodeError> {
+    let [s0, s1, s2] = strs;
+    Ok(match a.op {
+        op::MOUNT => Action::Mount { source: s0, target: s1, fstype: s2, flags: a.args[3] },
+        op::UMOUNT => Action::Umount { target: s0, flags: a.args[1] },
+        op::SETNS => Action::Setns { fd: a.args[0] as i32, nstype: a.args[1] },
+        op::UNSHARE => Action::Unshare { flags: a.args[0] },
+        op::CHROOT => Action::Chroot { path: s0 },
+        op::PIVOT_ROOT => Action::PivotRoot { new_root: s0, put_old: s1 },
+        n @ op::SETUID..=op::CAPSET => {
+            let call = CRED_CALLS[(n - op::SETUID) as usize].to_string();
+            // capset's arguments are pointers: the sets before and after say what changed.
+            let arity = match n - op::SETUID {
+                0 | 1 | 6 | 7 => 1, // setuid, setgid, setfsuid, setfsgid
+                2 | 3 => 2,         // setreuid, setregid
+                4 | 5 => 3,         // setresuid, setresgid
+                _ => 0,             // capset
+            };
+            let args = a.args[..arity].iter().map(|&v| i64::from(v as u32 as i32)).collect();
+            Action::CredChange { call, args }
+        }
+        other => return Err(DecodeError::Kind(other)),
+    })
 }
 
 fn string(b: &[u8]) -> String {
@@ -119,6 +166,27 @@ pub fn decode(bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, Decod
                     path: String::from_utf8_lossy(path).into_owned(),
                     cgroup_id: m.dst_id,
                 },
+            ))
+        }
+        wire::KIND_ACTIVITY => {
+            let a: RawActivity = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let mut at = size_of::<RawActivity>();
+            let mut strs: [String; 3] = Default::default();
+            for (i, len) in a.str_len.iter().enumerate() {
+                let end = at + *len as usize;
+                let s = bytes.get(at..end).ok_or(DecodeError::Tail { kind: "activity", len: bytes.len() })?;
+                strs[i] = String::from_utf8_lossy(s).into_owned();
+                at = end;
+            }
+            Ok(Decoded::Activity(
+                h,
+                Box::new(Activity {
+                    action: action(&a, strs)?,
+                    result: i64::from(a.ret),
+                    before: creds(&a.before),
+                    after: creds(&a.after),
+                    ns: Namespaces::from_array(a.ns),
+                }),
             ))
         }
         other => Err(DecodeError::Kind(other)),

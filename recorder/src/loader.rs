@@ -29,6 +29,8 @@ pub struct Options {
     pub argv_max: u32,
     pub scope: u32,
     pub ring_bytes: u32,
+    /// Bit (1 << op) per syscall recorded as activity (`--activity`).
+    pub activity: u32,
 }
 
 /// Which attachment each hook got (`tp_btf/sched_process_exec`, ...).
@@ -123,6 +125,45 @@ fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf, mode: Attach) -> String {
     "none".into()
 }
 
+/// Per-syscall tracepoints for the activity kinds: they cost nothing on other syscalls,
+/// unlike a hook on every system call. They need tracefs (mounted here if absent); where
+/// they cannot attach (some sandboxes refuse syscall tracepoints), raw sys_enter/sys_exit
+/// take over, returning at once for the syscalls not recorded.
+fn attach_activity(bpf: &mut Ebpf, wanted: u32) -> String {
+    if wanted == 0 {
+        return "off".into();
+    }
+    let mut on = Vec::new();
+    if ensure_tracefs() {
+        for (name, op) in p::SYSCALLS {
+            if wanted & (1 << op) == 0 {
+                continue;
+            }
+            let enter = attach_tracepoint(bpf, &format!("ct_enter_{name}"), "syscalls", &format!("sys_enter_{name}"));
+            match enter.and_then(|()| {
+                attach_tracepoint(bpf, &format!("ct_exit_{name}"), "syscalls", &format!("sys_exit_{name}"))
+            }) {
+                Ok(()) => on.push(name),
+                Err(e) if on.is_empty() => {
+                    tracing::info!("syscall tracepoints unavailable ({e:#}); using raw sys_enter/sys_exit");
+                    break;
+                }
+                Err(e) => tracing::warn!("{name} will not be recorded: {e:#}"),
+            }
+        }
+    }
+    if !on.is_empty() {
+        return format!("tracepoint/syscalls:{}", on.join(","));
+    }
+    match attach_raw(bpf, p::SYS_ENTER_RAW, "sys_enter").and_then(|()| attach_raw(bpf, p::SYS_EXIT_RAW, "sys_exit")) {
+        Ok(()) => "raw_tp/sys_enter+sys_exit".into(),
+        Err(e) => {
+            tracing::warn!("mounts, setns, unshare and credential changes are not recorded: {e:#}");
+            "none".into()
+        }
+    }
+}
+
 pub fn load(opts: &Options) -> Result<Probes> {
     let btf = Btf::from_sys_fs().context("reading the kernel's BTF from /sys/kernel/btf/vmlinux")?;
     let cpus = aya::util::nr_cpus().map_err(|(path, e)| anyhow!("reading {path}: {e}"))? as u32;
@@ -133,6 +174,7 @@ pub fn load(opts: &Options) -> Result<Probes> {
         .override_global(globals::CG1_HIER, &opts.cg1_hierarchy, true)
         .override_global(globals::ARGV_MAX, &argv_max, true)
         .override_global(globals::SCOPE, &opts.scope, true)
+        .override_global(globals::ACTIVITY, &opts.activity, true)
         .map_max_entries(maps::EVENTS, opts.ring_bytes)
         .map_max_entries(maps::SCRATCH, cpus)
         .load(object())
@@ -155,6 +197,7 @@ pub fn load(opts: &Options) -> Result<Probes> {
         "none".into()
     });
     hooks.entries.push(("cgroup_move", moves));
+    hooks.entries.push(("activity", attach_activity(&mut bpf, opts.activity)));
 
     let take =
         |bpf: &mut Ebpf, name: &str| bpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the object"));

@@ -49,8 +49,8 @@ pub struct Settings {
 /// What one run saw, for the shutdown summary and for tests.
 #[derive(Debug, Default, Clone)]
 pub struct Totals {
-    /// exec, fork, exit, cgroup move
-    pub received: [u64; 4],
+    /// exec, fork, exit, cgroup move, activity
+    pub received: [u64; 5],
     pub stored: u64,
     pub snapshot: u64,
     pub decode_errors: u64,
@@ -189,6 +189,12 @@ impl Worker {
                     self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| store.container(c));
                 (h, Body::CgroupMove(mv), container)
             }
+            Decoded::Activity(h, a) => {
+                self.totals.received[4] += 1;
+                let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
+                let container = self.attribution.on_activity(key, &a);
+                (h, Body::Activity(a), container)
+            }
             Decoded::Exit(h, exit, _comm) => {
                 self.totals.received[2] += 1;
                 let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
@@ -219,7 +225,7 @@ impl Worker {
             k[counter::LOST_EXEC as usize],
             k[counter::LOST_FORK as usize],
             k[counter::LOST_EXIT as usize],
-            k[counter::LOST_MOVE as usize],
+            k[counter::LOST_MOVE as usize] + k[counter::LOST_ACTIVITY as usize],
         ];
         let new: Vec<u64> = lost.iter().zip(self.lost_seen).map(|(a, b)| a - b).collect();
         if new.iter().any(|&n| n > 0) {
@@ -282,7 +288,7 @@ impl Worker {
                         EventKind::Exec => gap.lost_exec += 1,
                         EventKind::Fork => gap.lost_fork += 1,
                         EventKind::Exit => gap.lost_exit += 1,
-                        EventKind::CgroupMove => gap.lost_other += 1,
+                        _ => gap.lost_other += 1,
                     }
                     gap.end = gap.end.max(ev.time);
                 }

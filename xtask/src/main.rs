@@ -182,6 +182,7 @@ fn fuzz(seconds: u64) -> Result<()> {
 
 fn bench() -> Result<()> {
     run(Command::new("cargo").args(["bench", "-p", "ctrail-common", "--bench", "classify"]))?;
+    run(Command::new("cargo").args(["bench", "-p", "ctrail-recorder", "--bench", "syscalls"]))?;
     // Builds a 10-million-event store once (CTRAIL_BENCH_EVENTS changes the size).
     run(Command::new("cargo").args(["bench", "-p", "ctrail", "--bench", "store"]))
 }

@@ -332,6 +332,8 @@ impl StoreReader {
                             alive.insert(f.event.proc, f);
                         }
                     },
+                    // What a process did does not describe it.
+                    Body::Activity(_) => {}
                     _ => {
                         alive.entry(f.event.proc).or_insert(f);
                     }

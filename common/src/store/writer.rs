@@ -199,7 +199,7 @@ impl StoreWriter {
             }
             // The checkpoint keeps describing the process by its exec; its container is the
             // one its next event carries.
-            Body::CgroupMove(_) => {}
+            Body::CgroupMove(_) | Body::Activity(_) => {}
         }
         let Some(idx) = e.container else { return };
         let new_proc = match e.body {

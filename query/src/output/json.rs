@@ -54,6 +54,7 @@ pub fn event(v: &EventView<'_>) -> Value {
             o.insert("comm".into(), json!(f.comm));
             o.insert("ns_pid".into(), json!(f.ns_pid));
         }
+        Body::Activity(a) => crate::activity::json_fields(a, &mut o),
         Body::CgroupMove(m) => {
             o.insert("hierarchy".into(), json!(m.hierarchy.as_deref().unwrap_or("v2")));
             o.insert("cgroup".into(), json!(m.path));

@@ -21,7 +21,10 @@ fn events_json_contract() {
     let o = ctrail(&["events", "--data-dir", &data(&d), "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rows = json_lines(&o);
-    assert_eq!(rows.len(), 9, "8 events and a gap");
+    assert_eq!(rows.len(), 10, "9 events and a gap");
+    let mount = rows.iter().find(|r| r["type"] == "mount").unwrap();
+    assert_eq!((mount["target"].clone(), mount["fstype"].clone()), ("/mnt".into(), "tmpfs".into()));
+    assert_eq!((mount["result"].clone(), mount["error"].clone()), ((-1).into(), "EPERM".into()));
     let mv = rows.iter().find(|r| r["type"] == "cgroup_move").unwrap();
     assert_eq!(mv["cgroup"], format!("/docker/{DOCKER_ID}"));
     assert_eq!((mv["hierarchy"].clone(), mv["container_id"].clone()), ("v2".into(), DOCKER_ID.into()));
@@ -81,6 +84,20 @@ fn filters_container_prefix_pid_type_time_host() {
         count(&["--since", "2026-11-29T14:00:01Z", "--until", "2026-11-29T14:00:02Z", "--type", "exec,fork"]).1,
         3
     );
+}
+
+#[test]
+fn activity_kinds_have_their_fields_as_csv_columns() {
+    let d = store();
+    let o = ctrail(&["events", "--data-dir", &data(&d), "--type", "mount", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header.len(), row.len());
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"))];
+    assert_eq!((col("type"), col("target"), col("fstype"), col("result")), ("mount", "/mnt", "tmpfs", "-1"));
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::{
 use ctrail_common::{
     classify::Runtime,
     record::{
-        Body, BootInfo, Caps, CgroupMove, Cgroups, Container, Event, Exec, Exit, Fork, Gap, GapReason, Namespaces,
-        ProcKey, Source,
+        Action, Activity, Body, BootInfo, Caps, CgroupMove, Cgroups, Container, Creds, Event, Exec, Exit, Fork, Gap,
+        GapReason, Namespaces, ProcKey, Source,
     },
     store::{Batch, Options, StoreWriter},
 };
@@ -90,7 +90,7 @@ fn container(id: &str) -> Container {
     }
 }
 
-/// A store with a host shell, two docker containers whose IDs share a prefix, a process
+/// A store with a host shell (whose mount is denied), two docker containers whose IDs share a prefix, a process
 /// that moves into the first container and exits with 7, one killed by SIGKILL, a PID reused by a later process, and a gap.
 pub fn sample_store(dir: &Path) {
     let now = T0 + 3600 * SEC;
@@ -121,8 +121,16 @@ pub fn sample_store(dir: &Path) {
     let a = key(200, 1001);
     let b = key(300, 1002);
     let reused = key(200, 1005);
+    let denied = Body::Activity(Box::new(Activity {
+        action: Action::Mount { source: "none".into(), target: "/mnt".into(), fstype: "tmpfs".into(), flags: 0 },
+        result: -1,
+        before: Creds { uid: 1000, euid: 1000, ..Default::default() },
+        after: Creds { uid: 1000, euid: 1000, ..Default::default() },
+        ns: Namespaces::default(),
+    }));
     let events = vec![
         ev(0, shell, 1, None, Body::Exec(exec(&["/bin/bash"], "/"))),
+        ev(SEC / 2, shell, 1, None, denied),
         ev(
             SEC,
             a,

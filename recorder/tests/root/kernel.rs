@@ -347,3 +347,124 @@ fn raw_tp_fallback_records_the_same() {
     assert_eq!(x.code(), Some(5));
     assert!(s.events.iter().any(|e| e.proc.tgid != 0 && matches!(e.body, Body::Fork(_))), "forks via raw_tp");
 }
+
+fn activities(s: &Stored, pred: impl Fn(&ctrail_common::record::Activity) -> bool) -> Vec<&Event> {
+    s.events.iter().filter(|e| matches!(&e.body, Body::Activity(a) if pred(a))).collect()
+}
+
+fn activity_of(e: &Event) -> &ctrail_common::record::Activity {
+    match &e.body {
+        Body::Activity(a) => a,
+        other => panic!("not an activity: {other:?}"),
+    }
+}
+
+#[test]
+fn mounts_namespaces_chroot_and_credential_changes_are_recorded() {
+    use ctrail_common::record::Action;
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let id = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let cg = FakeCgroup::new(&format!("/docker/{id}"));
+    let dir = tempfile::tempdir().unwrap();
+    let host_mnt = dir.path().join("host-mnt");
+    let ctr_mnt = dir.path().join("ctr-mnt");
+    fs::create_dir_all(&host_mnt).unwrap();
+    fs::create_dir_all(&ctr_mnt).unwrap();
+    let rec = Recorder::start(&[]);
+    let h = host_mnt.display();
+    // On the host: a private mount namespace, a mount and its umount, a chroot.
+    let st = run(Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(format!("mount -t tmpfs ctrail-host {h} && umount {h} && chroot / /bin/true")));
+    assert!(st.success());
+    // A mount refused to an unprivileged user is evidence too.
+    let st = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg("mount")
+        .args(["-t", "tmpfs", "ctrail-denied"])
+        .arg(&host_mnt));
+    assert!(!st.success());
+    // Inside the container: a mount in its own mount namespace, and a long-lived process
+    // that nsenter then enters.
+    let c = ctr_mnt.display();
+    let st = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("{}unshare -m sh -c 'mount -t tmpfs ctrail-ctr {c} && umount {c}'", cg.enter())));
+    assert!(st.success());
+    let mut inside = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{}exec unshare -m -p -u -f --mount-proc sleep 30", cg.enter()))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let target = fs::read_to_string(format!("/proc/{}/task/{}/children", inside.id(), inside.id())).unwrap();
+    let target: u32 = target.split_whitespace().next().expect("the sleep inside").parse().unwrap();
+    let m = marker("nsenter");
+    assert!(run(Command::new("nsenter").args(["-t", &target.to_string(), "-m", "-u", "/bin/true", &m])).success());
+    inside.kill().unwrap();
+    inside.wait().unwrap();
+    let (s, log) = rec.stop();
+    drop(cg);
+
+    let host_target = host_mnt.to_string_lossy().to_string();
+    let mounts = activities(&s, |a| matches!(&a.action, Action::Mount { target, .. } if *target == host_target));
+    let ok: Vec<_> = mounts.iter().filter(|e| activity_of(e).result == 0).collect();
+    assert_eq!(ok.len(), 1, "the host mount; log:\n{log}");
+    let Action::Mount { source, fstype, .. } = &activity_of(ok[0]).action else { unreachable!() };
+    assert_eq!((source.as_str(), fstype.as_str()), ("ctrail-host", "tmpfs"));
+    assert!(s.container_of(ok[0]).is_none());
+    let denied: Vec<_> = mounts.iter().filter(|e| activity_of(e).result == -1).collect();
+    assert_eq!(denied.len(), 1, "the denied mount, EPERM");
+    assert_eq!(activity_of(denied[0]).after.euid, 65534);
+    assert_eq!(
+        activities(&s, |a| matches!(&a.action, Action::Umount { target, .. } if *target == host_target)).len(),
+        1
+    );
+    assert!(
+        !activities(&s, |a| matches!(&a.action, Action::Chroot { path } if path == "/") && a.result == 0).is_empty()
+    );
+    let unshares = activities(&s, |a| matches!(a.action, Action::Unshare { flags } if flags & 0x20000 != 0));
+    assert!(unshares.len() >= 2, "unshare -m, on the host and in the container");
+    let creds = activities(&s, |a| {
+        matches!(&a.action, Action::CredChange { call, .. } if call == "setresuid")
+            && a.before.uid == 0
+            && a.after.uid == 65534
+    });
+    assert!(!creds.is_empty(), "setpriv's setresuid, with the ids before and after");
+    assert_eq!(activity_of(creds[0]).after.cap_effective, 0, "and the capabilities it dropped");
+
+    let ctr_target = ctr_mnt.to_string_lossy().to_string();
+    let in_ctr = activities(&s, |a| matches!(&a.action, Action::Mount { target, .. } if *target == ctr_target));
+    assert_eq!(in_ctr.len(), 1);
+    assert_eq!(
+        s.container_of(in_ctr[0]).map(|c| c.id.as_str()),
+        Some(id),
+        "a mount inside the container is the container's"
+    );
+
+    // nsenter's setns into the container's mount namespace is the container's, and so is what it runs.
+    let setns = activities(&s, |a| matches!(a.action, Action::Setns { .. }) && a.result == 0);
+    assert!(
+        setns.iter().any(|e| s.container_of(e).map(|c| c.id.as_str()) == Some(id)),
+        "nsenter's setns is attributed to the container it entered"
+    );
+    let entered = s.execs_with(&m);
+    assert!(entered.iter().any(|e| s.container_of(e).map(|c| c.id.as_str()) == Some(id)), "what nsenter ran is in it");
+}
+
+#[test]
+fn activity_can_be_switched_off() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let rec = Recorder::start(&["--activity", "none"]);
+    let log = rec.log.lock().unwrap().clone();
+    assert!(log.contains("activity=off"), "{log}");
+    assert!(run(Command::new("unshare").args(["-m", "/bin/true"])).success());
+    let (s, _) = rec.stop();
+    assert!(activities(&s, |_| true).is_empty());
+}

@@ -1,0 +1,179 @@
+//! How the activity kinds (mount, setns, cred_change, ...) read in every output format.
+
+use ctrail_common::record::{Action, Activity, Creds};
+use serde_json::{Map, Value, json};
+
+use crate::view::hex64;
+
+/// The errno names a responder reads at a glance; others print as numbers.
+pub fn errno_name(result: i64) -> Option<String> {
+    if result >= 0 {
+        return None;
+    }
+    let name = match -result {
+        1 => "EPERM",
+        2 => "ENOENT",
+        9 => "EBADF",
+        13 => "EACCES",
+        14 => "EFAULT",
+        16 => "EBUSY",
+        20 => "ENOTDIR",
+        22 => "EINVAL",
+        30 => "EROFS",
+        n => return Some(format!("errno {n}")),
+    };
+    Some(name.into())
+}
+
+const CLONE_FLAGS: [(u64, &str); 8] = [
+    (0x0002_0000, "mnt"),
+    (0x0200_0000, "cgroup"),
+    (0x0400_0000, "uts"),
+    (0x0800_0000, "ipc"),
+    (0x1000_0000, "user"),
+    (0x2000_0000, "pid"),
+    (0x4000_0000, "net"),
+    (0x0000_0080, "time"),
+];
+
+/// CLONE_NEW* flags as namespace names (`mnt,pid`).
+pub fn namespaces(flags: u64) -> String {
+    CLONE_FLAGS.iter().filter(|(f, _)| flags & f != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(",")
+}
+
+fn creds_json(c: &Creds) -> Value {
+    json!({
+        "uid": c.uid, "euid": c.euid, "suid": c.suid, "fsuid": c.fsuid,
+        "gid": c.gid, "egid": c.egid, "sgid": c.sgid, "fsgid": c.fsgid,
+        "cap_effective": hex64(c.cap_effective), "cap_permitted": hex64(c.cap_permitted),
+        "cap_inheritable": hex64(c.cap_inheritable),
+    })
+}
+
+/// The kind's own keys of a JSON event object.
+pub fn json_fields(a: &Activity, o: &mut Map<String, Value>) {
+    o.insert("result".into(), json!(a.result));
+    o.insert("error".into(), json!(errno_name(a.result)));
+    match &a.action {
+        Action::Mount { source, target, fstype, flags } => {
+            o.insert("source".into(), json!(source));
+            o.insert("target".into(), json!(target));
+            o.insert("fstype".into(), json!(fstype));
+            o.insert("flags".into(), json!(flags));
+        }
+        Action::Umount { target, flags } => {
+            o.insert("target".into(), json!(target));
+            o.insert("flags".into(), json!(flags));
+        }
+        Action::Setns { fd, nstype } => {
+            o.insert("fd".into(), json!(fd));
+            o.insert("nstype".into(), json!(namespaces(*nstype)));
+        }
+        Action::Unshare { flags } => {
+            o.insert("flags".into(), json!(flags));
+            o.insert("nstype".into(), json!(namespaces(*flags)));
+        }
+        Action::Chroot { path } => {
+            o.insert("target".into(), json!(path));
+        }
+        Action::PivotRoot { new_root, put_old } => {
+            o.insert("target".into(), json!(new_root));
+            o.insert("source".into(), json!(put_old));
+        }
+        Action::CredChange { call, args } => {
+            o.insert("call".into(), json!(call));
+            o.insert("args".into(), json!(args));
+            o.insert("before".into(), creds_json(&a.before));
+            o.insert("after".into(), creds_json(&a.after));
+        }
+    }
+    if matches!(a.action, Action::Setns { .. } | Action::Unshare { .. }) {
+        let n = a.ns;
+        o.insert(
+            "namespaces".into(),
+            json!({"pid": n.pid, "mnt": n.mnt, "net": n.net, "uts": n.uts, "ipc": n.ipc, "user": n.user, "cgroup": n.cgroup}),
+        );
+    }
+}
+
+/// One readable line for tables and `show`.
+pub fn describe(a: &Activity) -> String {
+    let outcome = match errno_name(a.result) {
+        Some(e) => format!(" -> {e}"),
+        None => String::new(),
+    };
+    let what = match &a.action {
+        Action::Mount { source, target, fstype, .. } => format!("mount {source} on {target} ({fstype})"),
+        Action::Umount { target, .. } => format!("umount {target}"),
+        Action::Setns { nstype, .. } => {
+            format!("setns {}", if *nstype == 0 { "(any)".into() } else { namespaces(*nstype) })
+        }
+        Action::Unshare { flags } => format!("unshare {}", namespaces(*flags)),
+        Action::Chroot { path } => format!("chroot {path}"),
+        Action::PivotRoot { new_root, put_old } => format!("pivot_root {new_root} {put_old}"),
+        Action::CredChange { call, args } => format!(
+            "{call}({}) uid {}->{} euid {}->{} caps {}->{}",
+            args.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
+            a.before.uid,
+            a.after.uid,
+            a.before.euid,
+            a.after.euid,
+            hex64(a.before.cap_effective),
+            hex64(a.after.cap_effective)
+        ),
+    };
+    format!("{what}{outcome}")
+}
+
+/// The activity columns of events.csv, after the original ones (appending is compatible).
+pub const CSV_COLUMNS: [&str; 12] = [
+    "result",
+    "activity_source",
+    "target",
+    "fstype",
+    "flags",
+    "nstype",
+    "uid_before",
+    "uid_after",
+    "euid_before",
+    "euid_after",
+    "cap_effective_before",
+    "cap_effective_after",
+];
+
+/// Values for [`CSV_COLUMNS`] (empty strings where the kind has none).
+pub fn csv_values(a: &Activity) -> [String; 12] {
+    let mut v: [String; 12] = Default::default();
+    v[0] = a.result.to_string();
+    match &a.action {
+        Action::Mount { source, target, fstype, flags } => {
+            v[1] = source.clone();
+            v[2] = target.clone();
+            v[3] = fstype.clone();
+            v[4] = flags.to_string();
+        }
+        Action::Umount { target, flags } => {
+            v[2] = target.clone();
+            v[4] = flags.to_string();
+        }
+        Action::Setns { nstype, .. } => v[5] = namespaces(*nstype),
+        Action::Unshare { flags } => {
+            v[4] = flags.to_string();
+            v[5] = namespaces(*flags);
+        }
+        Action::Chroot { path } => v[2] = path.clone(),
+        Action::PivotRoot { new_root, put_old } => {
+            v[1] = put_old.clone();
+            v[2] = new_root.clone();
+        }
+        Action::CredChange { .. } => {
+            v[6] = a.before.uid.to_string();
+            v[7] = a.after.uid.to_string();
+            v[8] = a.before.euid.to_string();
+            v[9] = a.after.euid.to_string();
+            v[10] = hex64(a.before.cap_effective);
+            v[11] = hex64(a.after.cap_effective);
+        }
+    }
+    v
+}

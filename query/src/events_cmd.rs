@@ -85,7 +85,8 @@ impl Row {
     }
 }
 
-pub const CSV_HEADER: [&str; 32] = [
+/// The first columns of events.csv; the activity columns follow ([`csv_header`]).
+pub const CSV_BASE: [&str; 20] = [
     "time",
     "type",
     "pid",
@@ -106,22 +107,15 @@ pub const CSV_HEADER: [&str; 32] = [
     "signal",
     "cgroup",
     "source",
-    // activity kinds (mount, setns, cred_change, ...): appended, so older readers still work
-    "result",
-    "activity_source",
-    "target",
-    "fstype",
-    "flags",
-    "nstype",
-    "uid_before",
-    "uid_after",
-    "euid_before",
-    "euid_after",
-    "cap_effective_before",
-    "cap_effective_after",
 ];
 
-/// Fills `rec` with one events.csv row (CSV_HEADER order). Exports write millions of
+/// Every column of events.csv: the base ones, then the activity kinds' (appended, so older
+/// readers of the base columns still work).
+pub fn csv_header() -> Vec<&'static str> {
+    CSV_BASE.iter().chain(crate::activity::CSV_COLUMNS.iter()).copied().collect()
+}
+
+/// Fills `rec` with one events.csv row ([`csv_header`] order). Exports write millions of
 /// rows: fields go straight into the record's buffer, with no string per field.
 pub fn csv_record(v: &EventView<'_>, rec: &mut csv::ByteRecord, scratch: &mut String) {
     use ctrail_common::record::Body;
@@ -258,7 +252,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(CSV_HEADER)?;
+            w.write_record(csv_header())?;
             let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
             for r in &rows {
                 if let Row::Event(e) = r {

@@ -233,7 +233,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         let events_file = scope.spawn(|| -> Result<String> {
             let bar = progress(events.len() as u64);
             let mut w = create(out, "events.csv")?;
-            w.write_record(events_cmd::CSV_HEADER)?;
+            w.write_record(events_cmd::csv_header())?;
             let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
             for (i, f) in events.iter().enumerate() {
                 events_cmd::csv_record(&EventView::new(f, &src), &mut rec, &mut scratch);

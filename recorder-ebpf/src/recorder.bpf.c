@@ -366,6 +366,26 @@ static __always_inline void *reserve_fixed(struct task_struct *t, __u32 kind, __
 	return h;
 }
 
+/* The common start of a variable-size record built in this CPU's scratch slot: the
+ * verdict, the --scope filter, the slot, and the header. */
+static __always_inline char *scratch_record(struct task_struct *t, __u32 kind)
+{
+	struct css_set *cset = BPF_CORE_READ(t, cgroups);
+	__u64 cg2, cg1;
+	struct kernfs_node *cg1kn;
+	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
+	if (filtered(verdict)) {
+		bump(CT_C_FILTERED);
+		return 0;
+	}
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&CT_SCRATCH, &cpu);
+	if (!s)
+		return 0;
+	fill_hdr((struct ct_hdr *)s->buf, t, kind, cg2, cg1, verdict);
+	return s->buf;
+}
+
 static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
 {
 	/* sched_process_fork fires for threads too; only new processes are recorded. */
@@ -415,29 +435,19 @@ static __always_inline int on_cgroup_attach(struct cgroup *dst, const char *path
 		return 0;
 	if (BPF_CORE_READ(t, tgid) == cfg_self_tgid)
 		return 0;
-	struct css_set *cset = BPF_CORE_READ(t, cgroups);
-	__u64 cg2, cg1;
-	struct kernfs_node *cg1kn;
 	/* The verdict of the destination is what counts: an unknown one always passes. */
-	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
-	if (filtered(verdict)) {
-		bump(CT_C_FILTERED);
+	char *buf = scratch_record(t, CT_CGROUP_MOVE);
+	if (!buf)
 		return 0;
-	}
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch *s = bpf_map_lookup_elem(&CT_SCRATCH, &cpu);
-	if (!s)
-		return 0;
-	struct ct_cgroup_move *e = (struct ct_cgroup_move *)s->buf;
-	fill_hdr(&e->h, t, CT_CGROUP_MOVE, cg2, cg1, verdict);
+	struct ct_cgroup_move *e = (struct ct_cgroup_move *)buf;
 	e->dst_id = BPF_CORE_READ(dst, kn, id);
 	e->hier = hier;
-	long r = bpf_probe_read_kernel_str(s->buf + CT_CGROUP_MOVE_SIZE, CT_CGPATH_MAX, path);
+	long r = bpf_probe_read_kernel_str(buf + CT_CGROUP_MOVE_SIZE, CT_CGPATH_MAX, path);
 	__u32 len = r > 0 ? r - 1 : 0;
 	e->path_len = len;
 	__u32 size = (CT_CGROUP_MOVE_SIZE + len) & OFF_MASK;
 	e->h.size = size;
-	if (bpf_ringbuf_output(&CT_EVENTS, s->buf, size, 0)) {
+	if (bpf_ringbuf_output(&CT_EVENTS, buf, size, 0)) {
 		bump(CT_C_LOST_MOVE);
 		return 0;
 	}
@@ -523,24 +533,12 @@ static __always_inline int emit_activity(__s64 ret, __u32 op)
 	if (!p || p->op != op)
 		return 0;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct css_set *cset = BPF_CORE_READ(t, cgroups);
-	__u64 cg2, cg1;
-	struct kernfs_node *cg1kn;
-	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
-	if (filtered(verdict)) {
-		bump(CT_C_FILTERED);
+	char *buf = scratch_record(t, CT_ACTIVITY);
+	if (!buf) {
 		bpf_map_delete_elem(&CT_PENDING, &tid);
 		return 0;
 	}
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch *s = bpf_map_lookup_elem(&CT_SCRATCH, &cpu);
-	if (!s) {
-		bpf_map_delete_elem(&CT_PENDING, &tid);
-		return 0;
-	}
-	char *buf = s->buf;
 	struct ct_activity *e = (struct ct_activity *)buf;
-	fill_hdr(&e->h, t, CT_ACTIVITY, cg2, cg1, verdict);
 	e->op = op;
 	e->ret = (__s32)ret;
 	for (int i = 0; i < 4; i++)

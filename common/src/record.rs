@@ -203,6 +203,19 @@ pub enum Action {
         call: String,
         args: Vec<i64>,
     },
+    /// `request` is PTRACE_*; the target's container is resolved when recorded.
+    Ptrace {
+        request: i64,
+        target_pid: u32,
+        target_container: Option<String>,
+    },
+}
+
+/// A container's cgroup appeared (`started`) or went away: when a runtime started or ended it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerLife {
+    pub started: bool,
+    pub cgroup: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +237,7 @@ pub enum Body {
     Exit(Exit),
     CgroupMove(CgroupMove),
     Activity(Box<Activity>),
+    Container(ContainerLife),
 }
 
 impl Body {
@@ -241,7 +255,10 @@ impl Body {
                 Action::Chroot { .. } => EventKind::Chroot,
                 Action::PivotRoot { .. } => EventKind::PivotRoot,
                 Action::CredChange { .. } => EventKind::CredChange,
+                Action::Ptrace { .. } => EventKind::Ptrace,
             },
+            Body::Container(c) if c.started => EventKind::ContainerStart,
+            Body::Container(_) => EventKind::ContainerEnd,
         }
     }
 }
@@ -259,10 +276,13 @@ pub enum EventKind {
     Chroot,
     PivotRoot,
     CredChange,
+    Ptrace,
+    ContainerStart,
+    ContainerEnd,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::Exec,
         EventKind::Fork,
         EventKind::Exit,
@@ -274,6 +294,9 @@ impl EventKind {
         EventKind::Chroot,
         EventKind::PivotRoot,
         EventKind::CredChange,
+        EventKind::Ptrace,
+        EventKind::ContainerStart,
+        EventKind::ContainerEnd,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -289,6 +312,9 @@ impl EventKind {
             EventKind::Chroot => "chroot",
             EventKind::PivotRoot => "pivot_root",
             EventKind::CredChange => "cred_change",
+            EventKind::Ptrace => "ptrace",
+            EventKind::ContainerStart => "container_start",
+            EventKind::ContainerEnd => "container_end",
         }
     }
 

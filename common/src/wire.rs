@@ -18,6 +18,7 @@ pub const KIND_FORK: u32 = 2;
 pub const KIND_EXIT: u32 = 3;
 pub const KIND_CGROUP_MOVE: u32 = 4;
 pub const KIND_ACTIVITY: u32 = 5;
+pub const KIND_CGROUP_DIR: u32 = 6;
 
 pub const VERDICT_UNKNOWN: u32 = 0;
 pub const VERDICT_HOST: u32 = 1;
@@ -130,6 +131,19 @@ pub mod op {
     pub const PIVOT_ROOT: u32 = 6;
     pub const SETUID: u32 = 7;
     pub const CAPSET: u32 = 15;
+    pub const PTRACE: u32 = 16;
+}
+
+/// A cgroup was created (`op` 1) or removed (`op` 2); its path follows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawCgroupDir {
+    pub h: RawHdr,
+    pub id: u64,
+    pub hier: u32,
+    pub path_len: u32,
+    pub op: u32,
+    pub _pad: u32,
 }
 
 #[repr(C)]
@@ -178,6 +192,7 @@ const _: () = assert!(size_of::<RawExit>() == 88);
 const _: () = assert!(size_of::<CgKey>() == 16);
 const _: () = assert!(size_of::<RawCgroupMove>() == 80);
 const _: () = assert!(size_of::<RawCreds>() == 56);
+const _: () = assert!(size_of::<RawCgroupDir>() == 88);
 const _: () = assert!(size_of::<RawActivity>() == 256);
 const _: () = assert!(offset_of!(RawActivity, before) == 104);
 const _: () = assert!(offset_of!(RawActivity, ns) == 216);
@@ -218,6 +233,8 @@ unsafe impl Plain for CgKey {}
 unsafe impl Plain for RawCgroupMove {}
 // SAFETY: as above.
 unsafe impl Plain for RawCreds {}
+// SAFETY: as above.
+unsafe impl Plain for RawCgroupDir {}
 // SAFETY: as above.
 unsafe impl Plain for RawActivity {}
 

@@ -80,6 +80,11 @@ pub fn json_fields(a: &Activity, o: &mut Map<String, Value>) {
             o.insert("target".into(), json!(new_root));
             o.insert("source".into(), json!(put_old));
         }
+        Action::Ptrace { request, target_pid, target_container } => {
+            o.insert("request".into(), json!(request));
+            o.insert("target_pid".into(), json!(target_pid));
+            o.insert("target_container_id".into(), json!(target_container));
+        }
         Action::CredChange { call, args } => {
             o.insert("call".into(), json!(call));
             o.insert("args".into(), json!(args));
@@ -111,6 +116,10 @@ pub fn describe(a: &Activity) -> String {
         Action::Unshare { flags } => format!("unshare {}", namespaces(*flags)),
         Action::Chroot { path } => format!("chroot {path}"),
         Action::PivotRoot { new_root, put_old } => format!("pivot_root {new_root} {put_old}"),
+        Action::Ptrace { request, target_pid, target_container } => format!(
+            "ptrace request {request} on {target_pid}{}",
+            target_container.as_deref().map(|c| format!(" in container {c}")).unwrap_or_default()
+        ),
         Action::CredChange { call, args } => format!(
             "{call}({}) uid {}->{} euid {}->{} caps {}->{}",
             args.iter().map(i64::to_string).collect::<Vec<_>>().join(", "),
@@ -165,6 +174,11 @@ pub fn csv_values(a: &Activity) -> [String; 12] {
         Action::PivotRoot { new_root, put_old } => {
             v[1] = put_old.clone();
             v[2] = new_root.clone();
+        }
+        Action::Ptrace { request, target_pid, target_container } => {
+            v[1] = target_container.clone().unwrap_or_default();
+            v[2] = target_pid.to_string();
+            v[4] = request.to_string();
         }
         Action::CredChange { .. } => {
             v[6] = a.before.uid.to_string();

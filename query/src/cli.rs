@@ -129,7 +129,8 @@ pub struct Filters {
     /// Only this PID (every process that had it).
     #[arg(long)]
     pub pid: Option<u32>,
-    /// Only these event types (exec, fork, exit, cgroup_move, gap); repeatable or comma-separated.
+    /// Only these event types (exec, fork, exit, cgroup_move, mount, umount, setns, unshare, chroot,
+    /// pivot_root, cred_change, ptrace, container_start, container_end, gap); repeatable or comma-separated.
     #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
     pub types: Vec<String>,
     /// From this time: RFC 3339, a local date-time, `15m`, `2h ago`, today, yesterday, now.

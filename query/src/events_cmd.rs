@@ -39,7 +39,7 @@ impl Query {
                 (_, Some(k)) => kinds.push(k),
                 _ => bail!(
                     "unknown event type {t:?}: use exec, fork, exit, cgroup_move, mount, umount, setns, unshare, \
-                     chroot, pivot_root, cred_change or gap"
+                     chroot, pivot_root, cred_change, ptrace, container_start, container_end or gap"
                 ),
             }
         }
@@ -172,11 +172,12 @@ pub fn csv_record(v: &EventView<'_>, rec: &mut csv::ByteRecord, scratch: &mut St
                 rec.push_field(b"");
             }
         }
-        Body::CgroupMove(m) => {
+        Body::CgroupMove(ctrail_common::record::CgroupMove { path, .. })
+        | Body::Container(ctrail_common::record::ContainerLife { cgroup: path, .. }) => {
             for _ in 0..11 {
                 rec.push_field(b"");
             }
-            rec.push_field(m.path.as_bytes());
+            rec.push_field(path.as_bytes());
         }
         Body::Activity(_) => {
             for _ in 0..12 {
@@ -220,6 +221,7 @@ fn detail(v: &EventView<'_>) -> String {
         Body::Fork(f) => format!("{} forked", f.comm),
         Body::CgroupMove(m) => format!("moved to cgroup {} ({})", m.path, m.hierarchy.as_deref().unwrap_or("v2")),
         Body::Activity(a) => crate::activity::describe(a),
+        Body::Container(c) => format!("{} (cgroup {})", if c.started { "started" } else { "ended" }, c.cgroup),
         Body::Exit(x) => match (x.code(), x.signal()) {
             (Some(c), _) => format!("exit {c}"),
             (_, Some(s)) => format!("killed by signal {s}"),

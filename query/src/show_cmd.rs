@@ -147,6 +147,7 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
                     Body::Fork(_) => format!("forked by {}", f.event.ppid),
                     Body::CgroupMove(m) => format!("moved to cgroup {}", m.path),
                     Body::Activity(a) => crate::activity::describe(a),
+                    Body::Container(c) => format!("cgroup {}", c.cgroup),
                 };
                 writeln!(out, "  {} {:<5} {detail}", v.time(), v.kind())?;
             }

@@ -150,6 +150,7 @@ impl<'a> ProcView<'a> {
             Body::Fork(f) => format!("[{}] (forked, no exec)", f.comm),
             Body::CgroupMove(m) => format!("(moved into {}, no exec seen)", m.path),
             Body::Activity(a) => crate::activity::describe(a),
+            Body::Container(c) => format!("(cgroup {})", c.cgroup),
             Body::Exit(_) => String::new(),
         }
     }
@@ -158,7 +159,7 @@ impl<'a> ProcView<'a> {
         match &self.found.event.body {
             Body::Exec(x) => &x.comm,
             Body::Fork(f) => &f.comm,
-            Body::Exit(_) | Body::CgroupMove(_) | Body::Activity(_) => "",
+            Body::Exit(_) | Body::CgroupMove(_) | Body::Activity(_) | Body::Container(_) => "",
         }
     }
 

@@ -30,6 +30,7 @@ enum ct_kind {
 	CT_EXIT = 3,
 	CT_CGROUP_MOVE = 4,
 	CT_ACTIVITY = 5,
+	CT_CGROUP_DIR = 6,
 };
 
 /* What a process did, from per-syscall tracepoints (enter + exit, paired by thread). */
@@ -49,7 +50,8 @@ enum ct_op {
 	CT_OP_SETFSUID = 13,
 	CT_OP_SETFSGID = 14,
 	CT_OP_CAPSET = 15,
-	CT_OP_MAX = 16,
+	CT_OP_PTRACE = 16,
+	CT_OP_MAX = 17,
 };
 
 /* What userspace decided about a cgroup, written back into CT_VERDICTS. */
@@ -160,6 +162,17 @@ struct ct_cgroup_move {
 	__u32 path_len;
 };
 
+/* A cgroup was created (op 1) or removed (op 2): how runtimes start and end containers.
+ * Tail: the cgroup's path, path_len bytes. */
+struct ct_cgroup_dir {
+	struct ct_hdr h;
+	__u64 id;                /* kernfs id of the cgroup */
+	__u32 hier;              /* 0 for cgroup v2, else the v1 hierarchy id */
+	__u32 path_len;
+	__u32 op;
+	__u32 _pad;
+};
+
 /* Credentials around a syscall (cred_change: before and after). */
 struct ct_creds {
 	__u32 uid, euid, suid, fsuid;
@@ -198,6 +211,7 @@ struct ct_cg_key {
 #define CT_CGROUP_MOVE_SIZE 80
 #define CT_CREDS_SIZE 56
 #define CT_ACTIVITY_SIZE 256
+#define CT_CGROUP_DIR_SIZE 88
 
 #ifdef __bpf__
 _Static_assert(sizeof(struct ct_hdr) == CT_HDR_SIZE, "ct_hdr layout changed");
@@ -208,6 +222,7 @@ _Static_assert(sizeof(struct ct_cg_key) == CT_CG_KEY_SIZE, "ct_cg_key layout cha
 _Static_assert(sizeof(struct ct_cgroup_move) == CT_CGROUP_MOVE_SIZE, "ct_cgroup_move layout changed");
 _Static_assert(sizeof(struct ct_creds) == CT_CREDS_SIZE, "ct_creds layout changed");
 _Static_assert(sizeof(struct ct_activity) == CT_ACTIVITY_SIZE, "ct_activity layout changed");
+_Static_assert(sizeof(struct ct_cgroup_dir) == CT_CGROUP_DIR_SIZE, "ct_cgroup_dir layout changed");
 #endif
 
 #endif

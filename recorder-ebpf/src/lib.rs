@@ -34,7 +34,12 @@ pub mod programs {
 
     /// The syscalls recorded as activity: (tracepoint name, op number). Their programs are
     /// `ct_enter_<name>` and `ct_exit_<name>` on `syscalls/sys_{enter,exit}_<name>`.
-    pub const SYSCALLS: [(&str, u32); 15] = [
+    pub const CGROUP_MKDIR_BTF: &str = "ct_cgroup_mkdir_btf";
+    pub const CGROUP_MKDIR_RAW: &str = "ct_cgroup_mkdir_raw";
+    pub const CGROUP_RMDIR_BTF: &str = "ct_cgroup_rmdir_btf";
+    pub const CGROUP_RMDIR_RAW: &str = "ct_cgroup_rmdir_raw";
+
+    pub const SYSCALLS: [(&str, u32); 16] = [
         ("mount", 1),
         ("umount", 2),
         ("setns", 3),
@@ -50,6 +55,7 @@ pub mod programs {
         ("setfsuid", 13),
         ("setfsgid", 14),
         ("capset", 15),
+        ("ptrace", 16),
     ];
 }
 

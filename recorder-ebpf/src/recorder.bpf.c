@@ -608,6 +608,7 @@ static __always_inline __u32 op_of(long nr)
 	case 122: return CT_OP_SETFSUID;
 	case 123: return CT_OP_SETFSGID;
 	case 126: return CT_OP_CAPSET;
+	case 101: return CT_OP_PTRACE;
 	}
 #elif defined(__TARGET_ARCH_arm64)
 	switch (nr) {
@@ -626,6 +627,7 @@ static __always_inline __u32 op_of(long nr)
 	case 151: return CT_OP_SETFSUID;
 	case 152: return CT_OP_SETFSGID;
 	case 91: return CT_OP_CAPSET;
+	case 117: return CT_OP_PTRACE;
 	}
 #endif
 	return 0;
@@ -670,6 +672,7 @@ SYSCALL_PAIR(setresgid, CT_OP_SETRESGID)
 SYSCALL_PAIR(setfsuid, CT_OP_SETFSUID)
 SYSCALL_PAIR(setfsgid, CT_OP_SETFSGID)
 SYSCALL_PAIR(capset, CT_OP_CAPSET)
+SYSCALL_PAIR(ptrace, CT_OP_PTRACE)
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(ct_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
@@ -705,6 +708,57 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(ct_exit_raw, struct task_struct *p)
 {
 	return on_exit(p);
+}
+
+/* cgroup creation and removal, where runtimes start and end containers. */
+static __always_inline int on_cgroup_dir(struct cgroup *cgrp, const char *path, __u32 op)
+{
+	__u32 hier = BPF_CORE_READ(cgrp, root, hierarchy_id);
+	if (hier != 0 && hier != cfg_cg1_hier)
+		return 0;
+	char *buf = scratch_record((struct task_struct *)bpf_get_current_task(), CT_CGROUP_DIR);
+	if (!buf)
+		return 0;
+	struct ct_cgroup_dir *e = (struct ct_cgroup_dir *)buf;
+	e->id = BPF_CORE_READ(cgrp, kn, id);
+	e->hier = hier;
+	e->op = op;
+	e->_pad = 0;
+	long r = bpf_probe_read_kernel_str(buf + CT_CGROUP_DIR_SIZE, CT_CGPATH_MAX, path);
+	__u32 len = r > 0 ? r - 1 : 0;
+	e->path_len = len;
+	__u32 size = (CT_CGROUP_DIR_SIZE + len) & OFF_MASK;
+	e->h.size = size;
+	if (bpf_ringbuf_output(&CT_EVENTS, buf, size, 0)) {
+		bump(CT_C_LOST_MOVE);
+		return 0;
+	}
+	bump(CT_C_MOVE);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(ct_cgroup_mkdir_btf, struct cgroup *cgrp, const char *path)
+{
+	return on_cgroup_dir(cgrp, path, 1);
+}
+
+SEC("raw_tp/cgroup_mkdir")
+int BPF_PROG(ct_cgroup_mkdir_raw, struct cgroup *cgrp, const char *path)
+{
+	return on_cgroup_dir(cgrp, path, 1);
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(ct_cgroup_rmdir_btf, struct cgroup *cgrp, const char *path)
+{
+	return on_cgroup_dir(cgrp, path, 2);
+}
+
+SEC("raw_tp/cgroup_rmdir")
+int BPF_PROG(ct_cgroup_rmdir_raw, struct cgroup *cgrp, const char *path)
+{
+	return on_cgroup_dir(cgrp, path, 2);
 }
 
 SEC("tp_btf/cgroup_attach_task")

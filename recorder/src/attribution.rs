@@ -43,6 +43,10 @@ pub struct Attribution {
     by_namespaces: HashMap<(u32, u32), u32>,
     /// The mount namespace alone: `setns` into a container's mount namespace.
     by_mnt: HashMap<u32, u32>,
+    /// Containers whose start (or end) was recorded, so that each is recorded once although
+    /// its cgroup appears in several hierarchies.
+    started: std::collections::HashSet<String>,
+    ended: std::collections::HashSet<String>,
 }
 
 /// The registry index of a container verdict (`None` for the host).
@@ -78,6 +82,8 @@ impl Attribution {
             by_cgroup: HashMap::new(),
             by_namespaces: HashMap::new(),
             by_mnt: HashMap::new(),
+            started: Default::default(),
+            ended: Default::default(),
         }
     }
 
@@ -218,6 +224,39 @@ impl Attribution {
             return Some(i);
         }
         self.procs.get(&key.tgid).filter(|p| p.key == key).and_then(|p| p.container)
+    }
+
+    /// The container a live process is in, by pid (the target of a ptrace, say).
+    pub fn container_of_pid(&self, pid: u32) -> Option<u32> {
+        self.procs.get(&pid).and_then(|p| p.container)
+    }
+
+    /// A cgroup was created or removed: when its path is a container's, that container
+    /// started or ended (once each, whatever the number of hierarchies).
+    pub fn on_cgroup_dir(
+        &mut self,
+        created: bool,
+        v2: bool,
+        path: &str,
+        now: u64,
+        register: &mut impl FnMut(Container) -> u32,
+    ) -> Option<u32> {
+        let cgroups = if v2 { self.cgroup_set(path, None) } else { self.cgroup_set("/", Some(path)) };
+        let verdict = classify::classify(&Evidence {
+            cgroups: Some(&cgroups),
+            host_cgroups: self.host.cgroups.as_ref(),
+            ..Default::default()
+        });
+        // Only the container's own cgroup, not the ones below it (systemd inside, `.lxc`).
+        let id = verdict.container_id.clone().filter(|_| verdict.container)?;
+        if verdict.cgroup.as_deref() != Some(path) && !path.ends_with(&id) {
+            let leaf = path.rsplit('/').next().unwrap_or_default();
+            if !leaf.contains(id.as_str()) {
+                return None;
+            }
+        }
+        let first = if created { self.started.insert(id.clone()) } else { self.ended.insert(id) };
+        first.then(|| registered(&verdict, now, register)).flatten()
     }
 
     /// A process ended: the container it had, and it leaves the table.

@@ -3,7 +3,8 @@
 use ctrail_common::{
     record::{Action, Activity, Caps, CgroupMove, Cgroups, Creds, Exec, Exit, Fork, Namespaces, Source},
     wire::{
-        self, RawActivity, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, c_bytes, flags, op, read_plain,
+        self, RawActivity, RawCgroupDir, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, c_bytes, flags,
+        op, read_plain,
     },
 };
 use thiserror::Error;
@@ -26,6 +27,13 @@ pub enum Decoded {
     Exit(RawHdr, Exit, String),
     CgroupMove(RawHdr, CgroupMove),
     Activity(RawHdr, Box<Activity>),
+    /// A cgroup was created (`created`) or removed, in v2 (`v2`) or the recorded v1 hierarchy.
+    CgroupDir {
+        h: RawHdr,
+        created: bool,
+        v2: bool,
+        path: String,
+    },
 }
 
 fn creds(c: &RawCreds) -> Creds {
@@ -56,6 +64,9 @@ fn action(a: &RawActivity, strs: [String; 3]) -> Result<Action, DecodeError> {
         op::UNSHARE => Action::Unshare { flags: a.args[0] },
         op::CHROOT => Action::Chroot { path: s0 },
         op::PIVOT_ROOT => Action::PivotRoot { new_root: s0, put_old: s1 },
+        op::PTRACE => {
+            Action::Ptrace { request: a.args[0] as i64, target_pid: a.args[1] as u32, target_container: None }
+        }
         n @ op::SETUID..=op::CAPSET => {
             let call = CRED_CALLS[(n - op::SETUID) as usize].to_string();
             // capset's arguments are pointers: the sets before and after say what changed.
@@ -167,6 +178,19 @@ pub fn decode(bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, Decod
                     cgroup_id: m.dst_id,
                 },
             ))
+        }
+        wire::KIND_CGROUP_DIR => {
+            let d: RawCgroupDir = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+            let at = size_of::<RawCgroupDir>();
+            let path = bytes
+                .get(at..at + d.path_len as usize)
+                .ok_or(DecodeError::Tail { kind: "cgroup_dir", len: bytes.len() })?;
+            Ok(Decoded::CgroupDir {
+                h,
+                created: d.op == 1,
+                v2: d.hier == 0,
+                path: String::from_utf8_lossy(path).into_owned(),
+            })
         }
         wire::KIND_ACTIVITY => {
             let a: RawActivity = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;

@@ -197,6 +197,16 @@ pub fn load(opts: &Options) -> Result<Probes> {
         "none".into()
     });
     hooks.entries.push(("cgroup_move", moves));
+    let mkdir = attach_either(&mut bpf, &btf, mode, (p::CGROUP_MKDIR_BTF, p::CGROUP_MKDIR_RAW), "cgroup_mkdir");
+    let rmdir = attach_either(&mut bpf, &btf, mode, (p::CGROUP_RMDIR_BTF, p::CGROUP_RMDIR_RAW), "cgroup_rmdir");
+    let lifecycle = match (mkdir, rmdir) {
+        (Ok(a), Ok(b)) => format!("{a}+{b}"),
+        (a, b) => {
+            tracing::warn!("container starts and ends will not be recorded: {:?} {:?}", a.err(), b.err());
+            "none".into()
+        }
+    };
+    hooks.entries.push(("container_life", lifecycle));
     hooks.entries.push(("activity", attach_activity(&mut bpf, opts.activity)));
 
     let take =

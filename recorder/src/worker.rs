@@ -11,7 +11,7 @@ use std::{
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
 use ctrail_common::{
-    record::{Body, Event, EventKind, Gap, GapReason, ProcKey},
+    record::{Action, Body, ContainerLife, Event, EventKind, Gap, GapReason, ProcKey},
     store::{Batch, StoreWriter},
     wire::{self, CgKey, counter},
 };
@@ -189,11 +189,29 @@ impl Worker {
                     self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| store.container(c));
                 (h, Body::CgroupMove(mv), container)
             }
-            Decoded::Activity(h, a) => {
+            Decoded::Activity(h, mut a) => {
                 self.totals.received[4] += 1;
                 let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
                 let container = self.attribution.on_activity(key, &a);
+                if let Action::Ptrace { target_pid, target_container, .. } = &mut a.action {
+                    *target_container = self
+                        .attribution
+                        .container_of_pid(*target_pid)
+                        .and_then(|i| self.store.container_id(i))
+                        .map(str::to_string);
+                }
                 (h, Body::Activity(a), container)
+            }
+            Decoded::CgroupDir { h, created, v2, path } => {
+                self.totals.received[3] += 1;
+                let time = self.wall(h.ts_boot_ns);
+                let store = &mut self.store;
+                let Some(container) =
+                    self.attribution.on_cgroup_dir(created, v2, &path, time, &mut |c| store.container(c))
+                else {
+                    return;
+                };
+                (h, Body::Container(ContainerLife { started: created, cgroup: path }), Some(container))
             }
             Decoded::Exit(h, exit, _comm) => {
                 self.totals.received[2] += 1;

@@ -333,7 +333,7 @@ impl StoreReader {
                         }
                     },
                     // What a process did does not describe it.
-                    Body::Activity(_) => {}
+                    Body::Activity(_) | Body::Container(_) => {}
                     _ => {
                         alive.entry(f.event.proc).or_insert(f);
                     }

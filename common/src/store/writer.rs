@@ -167,6 +167,11 @@ impl StoreWriter {
         Ok(idx)
     }
 
+    /// The full ID of a container by its index.
+    pub fn container_id(&self, idx: u32) -> Option<&str> {
+        self.containers.get(idx as usize).map(|c| c.id.as_str())
+    }
+
     /// The index of a container, adding it on first sight. A later verdict with more
     /// detail (a runtime where there was none) fills in the stored one.
     pub fn container(&mut self, c: Container) -> u32 {
@@ -199,7 +204,7 @@ impl StoreWriter {
             }
             // The checkpoint keeps describing the process by its exec; its container is the
             // one its next event carries.
-            Body::CgroupMove(_) | Body::Activity(_) => {}
+            Body::CgroupMove(_) | Body::Activity(_) | Body::Container(_) => {}
         }
         let Some(idx) = e.container else { return };
         let new_proc = match e.body {

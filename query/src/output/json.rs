@@ -55,6 +55,9 @@ pub fn event(v: &EventView<'_>) -> Value {
             o.insert("ns_pid".into(), json!(f.ns_pid));
         }
         Body::Activity(a) => crate::activity::json_fields(a, &mut o),
+        Body::Container(c) => {
+            o.insert("cgroup".into(), json!(c.cgroup));
+        }
         Body::CgroupMove(m) => {
             o.insert("hierarchy".into(), json!(m.hierarchy.as_deref().unwrap_or("v2")));
             o.insert("cgroup".into(), json!(m.path));

@@ -81,12 +81,16 @@ impl Recorder {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("recording to") {
+                // Into the log first: a test that reads the log once ready must find the line.
+                let ready = line.contains("recording to");
+                {
+                    let mut l = sink.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+                if ready {
                     let _ = ready_tx.send(());
                 }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
             }
         });
         if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {

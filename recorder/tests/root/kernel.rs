@@ -468,3 +468,49 @@ fn activity_can_be_switched_off() {
     let (s, _) = rec.stop();
     assert!(activities(&s, |_| true).is_empty());
 }
+
+#[test]
+fn container_start_end_and_ptrace_into_a_container() {
+    use ctrail_common::record::Action;
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let id = "b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1";
+    let rec = Recorder::start(&[]);
+    // The container's cgroup appears while recording (in every hierarchy the recorder reads).
+    let cg = FakeCgroup::new(&format!("/docker/{id}"));
+    let mut victim = Command::new("sh").arg("-c").arg(format!("{}exec sleep 30", cg.enter())).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // A host process attaches to the container's process with ptrace, then lets go.
+    let py = format!(
+        "import ctypes,time; l=ctypes.CDLL(None); l.ptrace(16,{0},0,0); time.sleep(0.1); l.ptrace(17,{0},0,0)",
+        victim.id()
+    );
+    assert!(run(Command::new("python3").args(["-c", &py])).success());
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(cg);
+    std::thread::sleep(Duration::from_millis(300));
+    let (s, log) = rec.stop();
+
+    let life: Vec<(&Event, bool)> = s
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Container(c) if s.container_of(e).is_some_and(|x| x.id == id) => Some((e, c.started)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(life.iter().filter(|(_, started)| *started).count(), 1, "one start, whatever the hierarchies; {log}");
+    assert_eq!(life.iter().filter(|(_, started)| !*started).count(), 1, "one end");
+    let traced = activities(
+        &s,
+        |a| matches!(&a.action, Action::Ptrace { request: 16, target_pid, .. } if *target_pid == victim.id()),
+    );
+    assert_eq!(traced.len(), 1, "PTRACE_ATTACH of the container's process");
+    let Action::Ptrace { target_container, .. } = &activity_of(traced[0]).action else { unreachable!() };
+    assert_eq!(target_container.as_deref(), Some(id), "the target's container is recorded with it");
+    assert!(s.container_of(traced[0]).is_none(), "the tracer itself is on the host");
+}

@@ -27,6 +27,11 @@ pub fn parse_at(s: &str, now: &Zoned) -> Result<Nanos> {
         let z = dt.to_zoned(now.time_zone().clone()).with_context(|| format!("{t:?} in the local time zone"))?;
         return to_nanos(z.timestamp());
     }
+    // A bare time of day is today's (`14:03`, `14:03:30`).
+    if let Ok(tod) = t.parse::<civil::Time>() {
+        let z = now.date().to_datetime(tod).to_zoned(now.time_zone().clone())?;
+        return to_nanos(z.timestamp());
+    }
     if let Ok(d) = t.parse::<civil::Date>() {
         let z = d.to_zoned(now.time_zone().clone())?;
         return to_nanos(z.timestamp());
@@ -38,7 +43,7 @@ pub fn parse_at(s: &str, now: &Zoned) -> Result<Nanos> {
     }
     bail!(
         "cannot read {t:?} as a time: use RFC 3339 (2026-11-29T14:00:00Z), a local date-time \
-         (2026-11-29 14:00), a duration ago (15m, 2h ago), today, yesterday or now"
+         (2026-11-29 14:00), a time today (14:00), a duration ago (15m, 2h ago), today, yesterday or now"
     )
 }
 
@@ -116,6 +121,7 @@ mod tests {
         assert_eq!(at("today"), at("2026-11-29T00:00:00Z"));
         assert_eq!(at("yesterday"), at("2026-11-28T00:00:00Z"));
         assert_eq!(at("now"), at("2026-11-29T15:30:00Z"));
+        assert_eq!(at("14:00"), at("2026-11-29T14:00:00Z"));
         assert!(parse_at("half past nine", &n).is_err());
     }
 

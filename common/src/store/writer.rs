@@ -104,7 +104,16 @@ impl StoreWriter {
         for file in &segments {
             next_seq = next_seq.max(file.seq + 1);
             match file.state {
-                State::Sealed { last, .. } => last_seen = Some(last_seen.unwrap_or(0).max(last)),
+                State::Sealed { last, .. } => {
+                    // A sealed segment that no longer opens (cut off, overwritten) goes to
+                    // corrupt/, so readers stop tripping over it; the rest stays as it is.
+                    let check =
+                        super::guarded(&file.path, || super::segment_reader::SegmentReader::open(file)?.event_count());
+                    match check {
+                        Ok(_) => last_seen = Some(last_seen.unwrap_or(0).max(last)),
+                        Err(e) => report.set_aside.push((set_aside(dir, &file.path), e.to_string())),
+                    }
+                }
                 State::Active => match SegmentWriter::recover(file) {
                     Ok((w, last_commit)) => {
                         let t = last_commit.unwrap_or(w.last).max(w.last);

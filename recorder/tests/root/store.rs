@@ -163,6 +163,18 @@ fn flipped_and_cut_segments_are_reported_and_the_rest_answers() {
     for f in [&flipped, &cut] {
         assert!(problems.contains(&f.name()), "{} not reported:\n{problems}", f.name());
     }
+    drop(r);
+    // The next recorder on this data dir sets them aside (corrupt/) and says so.
+    let dir = s.dir;
+    let rec = Recorder::start_in(dir, &[]);
+    let log = rec.log.lock().unwrap().clone();
+    let (after, _) = rec.stop();
+    for f in [&flipped, &cut] {
+        assert!(log.contains("set aside") && log.contains(&f.name()), "{} not set aside:\n{log}", f.name());
+        assert!(after.dir.path().join("data/corrupt").join(f.name()).exists());
+    }
+    assert!(after.problems.is_empty(), "{:?}", after.problems);
+    assert_eq!(after.execs_with(&c).len(), 1, "the intact segment still answers");
 }
 
 #[test]

@@ -300,7 +300,9 @@ static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct 
 	if (exe_len >= CT_EXE_MAX - 1)
 		e->flags |= CT_F_EXE_TRUNC;
 	e->exe_len = exe_len;
-	off = (off + exe_len) & OFF_MASK;
+	/* exe ends before 216 + 4096: a tight mask lets older verifiers (6.1) prove that the
+	 * argv read (up to CT_ARGV_MAX) stays inside the scratch slot. */
+	off = (off + exe_len) & 0x1FFF;
 
 	struct mm_struct *mm = BPF_CORE_READ(t, mm);
 	unsigned long as = BPF_CORE_READ(mm, arg_start);
@@ -511,9 +513,24 @@ static __always_inline int stash(__u32 op, const __u64 *args)
 	return 0;
 }
 
-static __always_inline int sys_enter(struct sys_enter_ctx *ctx, __u32 op)
+/* Reads exactly the syscall's own arguments: the kernel refuses to attach a program that
+ * reads past the end of a tracepoint's record (perf_event_set_bpf_prog: EACCES), and each
+ * sys_enter_* record holds only its syscall's arguments. Each is loaded from the context
+ * at a constant offset (verifiers refuse a dereference through a pointer derived from ctx). */
+static __always_inline int sys_enter(struct sys_enter_ctx *ctx, __u32 op, int nargs)
 {
-	return stash(op, ctx->args);
+	__u64 args[6] = {};
+	if (nargs > 0)
+		args[0] = ctx->args[0];
+	if (nargs > 1)
+		args[1] = ctx->args[1];
+	if (nargs > 2)
+		args[2] = ctx->args[2];
+	if (nargs > 3)
+		args[3] = ctx->args[3];
+	if (nargs > 4)
+		args[4] = ctx->args[4];
+	return stash(op, args);
 }
 
 /* Appends the user string at `src` to the record at `off`; returns its length. */
@@ -580,9 +597,9 @@ static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 op)
 	return emit_activity(ctx->ret, op);
 }
 
-#define SYSCALL_PAIR(name, op)                                                   \
+#define SYSCALL_PAIR(name, op, nargs)                                            \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                              \
-	int ct_enter_##name(struct sys_enter_ctx *ctx) { return sys_enter(ctx, op); } \
+	int ct_enter_##name(struct sys_enter_ctx *ctx) { return sys_enter(ctx, op, nargs); } \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                               \
 	int ct_exit_##name(struct sys_exit_ctx *ctx) { return sys_exit(ctx, op); }
 
@@ -657,22 +674,22 @@ int BPF_PROG(ct_sys_exit_raw, struct pt_regs *regs, long ret)
 	return emit_activity(ret, p->op);
 }
 
-SYSCALL_PAIR(mount, CT_OP_MOUNT)
-SYSCALL_PAIR(umount, CT_OP_UMOUNT)
-SYSCALL_PAIR(setns, CT_OP_SETNS)
-SYSCALL_PAIR(unshare, CT_OP_UNSHARE)
-SYSCALL_PAIR(chroot, CT_OP_CHROOT)
-SYSCALL_PAIR(pivot_root, CT_OP_PIVOT_ROOT)
-SYSCALL_PAIR(setuid, CT_OP_SETUID)
-SYSCALL_PAIR(setgid, CT_OP_SETGID)
-SYSCALL_PAIR(setreuid, CT_OP_SETREUID)
-SYSCALL_PAIR(setregid, CT_OP_SETREGID)
-SYSCALL_PAIR(setresuid, CT_OP_SETRESUID)
-SYSCALL_PAIR(setresgid, CT_OP_SETRESGID)
-SYSCALL_PAIR(setfsuid, CT_OP_SETFSUID)
-SYSCALL_PAIR(setfsgid, CT_OP_SETFSGID)
-SYSCALL_PAIR(capset, CT_OP_CAPSET)
-SYSCALL_PAIR(ptrace, CT_OP_PTRACE)
+SYSCALL_PAIR(mount, CT_OP_MOUNT, 5)
+SYSCALL_PAIR(umount, CT_OP_UMOUNT, 2)
+SYSCALL_PAIR(setns, CT_OP_SETNS, 2)
+SYSCALL_PAIR(unshare, CT_OP_UNSHARE, 1)
+SYSCALL_PAIR(chroot, CT_OP_CHROOT, 1)
+SYSCALL_PAIR(pivot_root, CT_OP_PIVOT_ROOT, 2)
+SYSCALL_PAIR(setuid, CT_OP_SETUID, 1)
+SYSCALL_PAIR(setgid, CT_OP_SETGID, 1)
+SYSCALL_PAIR(setreuid, CT_OP_SETREUID, 2)
+SYSCALL_PAIR(setregid, CT_OP_SETREGID, 2)
+SYSCALL_PAIR(setresuid, CT_OP_SETRESUID, 3)
+SYSCALL_PAIR(setresgid, CT_OP_SETRESGID, 3)
+SYSCALL_PAIR(setfsuid, CT_OP_SETFSUID, 1)
+SYSCALL_PAIR(setfsgid, CT_OP_SETFSGID, 1)
+SYSCALL_PAIR(capset, CT_OP_CAPSET, 2)
+SYSCALL_PAIR(ptrace, CT_OP_PTRACE, 4)
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(ct_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)

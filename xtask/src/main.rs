@@ -4,10 +4,12 @@
 //!   `ctrail-recorder run` in the foreground (the README's first command).
 //! - `test`: the whole test suite, as CI runs it: dependencies, formatting, lints, every
 //!   crate's tests (root tests load BPF into this kernel and start real containers),
-//!   and a bounded fuzzing run.
+//!   a bounded fuzzing run, and (as root) the kernel matrix.
 //! - `fuzz [SECONDS]`: fuzz the cgroup-file parser and classifier for a bounded time.
 //! - `bench`: benchmarks, printing ratios against a baseline measured in the same run.
 //! - `vmlinux`: regenerate the vendored `recorder-ebpf/include/vmlinux.h` from this kernel.
+//! - `kernel-matrix`: boot Debian's current 6.1 and 6.12 cloud kernels under QEMU (TCG) with
+//!   pure cgroup v2, run the recorder and the query tool inside, and judge the serial logs.
 
 use std::{
     env,
@@ -25,7 +27,10 @@ fn root() -> PathBuf {
 fn run(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: {shown}");
-    let status = cmd.current_dir(root()).status().with_context(|| format!("starting {shown}"))?;
+    if cmd.get_current_dir().is_none() {
+        cmd.current_dir(root());
+    }
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
@@ -98,11 +103,17 @@ fn test() -> Result<()> {
     // serialises recorders); binaries run one after another.
     let table = root().join("target/tmp/runtimes-table.txt");
     let _ = std::fs::remove_file(&table);
-    let (passed, failed) = cargo_test()?;
+    let (mut passed, mut failed) = cargo_test()?;
     if let Ok(t) = std::fs::read_to_string(&table) {
         println!("\nreal containers, recorded and replayed:\n{t}");
     }
     fuzz(30)?;
+    if is_root() {
+        // Older kernels with pure cgroup v2, booted under QEMU: the same binaries must work.
+        let (p, f) = kernel_matrix()?;
+        passed += p;
+        failed += f;
+    }
     eprintln!("xtask: test suite passed in {:.0?}", t0.elapsed());
     // The closing line CI reads: the sum over every test binary.
     println!("tests: {passed} passed, {failed} failed");
@@ -187,6 +198,108 @@ fn bench() -> Result<()> {
     run(Command::new("cargo").args(["bench", "-p", "ctrail", "--bench", "store"]))
 }
 
+/// The newest Debian cloud kernel package of a series, resolved now (old ABIs leave the mirror).
+fn kernel_package(series: &str) -> Result<String> {
+    // `^linux-image-6\.1\.` must not match 6.12.
+    let pattern = format!("^linux-image-{}\\.", series.replace('.', "\\."));
+    let out = Command::new("apt-cache").args(["search", "--names-only", &pattern]).output()?;
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|n| n.ends_with("-cloud-amd64") && !n.contains("unsigned") && !n.contains("dbg"))
+        .collect();
+    names.sort_by_key(|n| {
+        n.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u64>().ok()).collect::<Vec<_>>()
+    });
+    names.pop().with_context(|| format!("no Debian cloud kernel package for {series}"))
+}
+
+/// Boots each kernel and judges its serial log; returns (checks passed, checks failed).
+fn kernel_matrix() -> Result<(u64, u64)> {
+    apt(&["qemu-system-x86", "cpio", "busybox-static"])?;
+    build_deps()?;
+    run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
+    let work = root().join("target/kernel-matrix");
+    let rootfs = work.join("rootfs");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    for d in ["bin", "sys", "proc", "dev", "tmp", "data", "lib64", "lib/x86_64-linux-gnu"] {
+        std::fs::create_dir_all(rootfs.join(d))?;
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
+    for bin in ["ctrail-recorder", "ctrail"] {
+        let path = root().join("target/release").join(bin);
+        std::fs::copy(&path, rootfs.join("bin").join(bin))?;
+        // The binaries are dynamic: take their shared libraries along.
+        let ldd = Command::new("ldd").arg(&path).output()?;
+        for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
+            let dest =
+                if lib.starts_with("/lib64") { rootfs.join("lib64") } else { rootfs.join("lib/x86_64-linux-gnu") };
+            std::fs::copy(lib, dest.join(Path::new(lib).file_name().expect("library name")))?;
+        }
+    }
+    std::fs::copy(root().join("fixtures/kernel-matrix/init"), rootfs.join("init"))?;
+    run(Command::new("sh")
+        .arg("-c")
+        .arg("find . | cpio -o -H newc --quiet | gzip -1 > ../initramfs.cpio.gz")
+        .current_dir(&rootfs))?;
+    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    let mut rows = Vec::new();
+    let mut failed = false;
+    let (mut passed_total, mut failed_total) = (0u64, 0u64);
+    for series in ["6.1", "6.12"] {
+        let pkg = kernel_package(series)?;
+        run(Command::new("apt-get").args(["download", &pkg]).current_dir(&work))?;
+        let deb = std::fs::read_dir(&work)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pkg}_"))))
+            .context("the downloaded kernel package")?;
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(format!("dpkg-deb --fsys-tarfile {} | tar -x --wildcards './boot/vmlinuz-*'", deb.display()))
+            .current_dir(&work))?;
+        let version = pkg.trim_start_matches("linux-image-");
+        let log_path = work.join(format!("serial-{version}.log"));
+        let log = std::fs::File::create(&log_path)?;
+        // TCG: the /dev/kvm of these machines is not hardware virtualisation. QEMU exits the
+        // same way on power-off and on panic, so the serial log is the verdict.
+        let _ = Command::new("timeout")
+            .arg("600")
+            .args(["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2", "-nic", "none"])
+            .arg("-kernel")
+            .arg(work.join(format!("boot/vmlinuz-{version}")))
+            .arg("-initrd")
+            .arg(work.join("initramfs.cpio.gz"))
+            .args(["-append", "console=ttyS0 panic=-1 quiet", "-nographic", "-no-reboot"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()?;
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let pass = text.lines().filter(|l| l.starts_with("PASS ")).count();
+        let fail = text.lines().filter(|l| l.starts_with("FAIL ")).count();
+        let ended = text.contains("=== END");
+        let hooks =
+            text.lines().find_map(|l| l.split("hooks: ").nth(1)).unwrap_or("(recorder did not start)").to_string();
+        if fail > 0 || pass == 0 || !ended {
+            failed = true;
+        }
+        passed_total += pass as u64;
+        failed_total += fail as u64 + u64::from(!ended || pass == 0);
+        rows.push(format!(
+            "{version:<32} cgroup2 only   {pass} passed, {fail} failed{}\n    hooks: {hooks}",
+            if ended { "" } else { " (no END marker)" }
+        ));
+    }
+    println!("\nkernel matrix (logs in {}):", work.display());
+    for r in &rows {
+        println!("{r}");
+    }
+    if failed {
+        println!("tests: {passed_total} passed, {failed_total} failed");
+        bail!("the kernel matrix failed");
+    }
+    Ok((passed_total, failed_total))
+}
+
 fn vmlinux() -> Result<()> {
     if !have("bpftool") {
         apt(&["bpftool"])?;
@@ -214,8 +327,9 @@ fn main() -> ExitCode {
         }
         Some("bench") => bench(),
         Some("vmlinux") => vmlinux(),
+        Some("kernel-matrix") => kernel_matrix().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux");
+            eprintln!("usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux | kernel-matrix");
             return ExitCode::from(2);
         }
     };

@@ -45,6 +45,14 @@ impl StoreReader {
         let (files, strangers) =
             segment::list(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
         if files.is_empty() {
+            // A recorder's data dir whose segments all went (retention) is an empty store.
+            if strangers.is_empty() && dir.join(super::LOCK_FILE).exists() {
+                return Ok(StoreReader {
+                    dir: dir.to_path_buf(),
+                    segments: Vec::new(),
+                    problems: Mutex::new(Vec::new()),
+                });
+            }
             return Err(match strangers.first() {
                 Some(p) => StoreError::Foreign { path: p.clone(), detail: "not a ctrail segment name".into() },
                 None => StoreError::Missing(dir.to_path_buf()),

@@ -36,6 +36,20 @@ pub enum Decoded {
     },
 }
 
+impl Decoded {
+    /// The header every record starts with.
+    pub fn hdr(&self) -> RawHdr {
+        match self {
+            Decoded::Exec(h, _)
+            | Decoded::Fork(h, _)
+            | Decoded::Exit(h, _, _)
+            | Decoded::CgroupMove(h, _)
+            | Decoded::Activity(h, _)
+            | Decoded::CgroupDir { h, .. } => *h,
+        }
+    }
+}
+
 fn creds(c: &RawCreds) -> Creds {
     Creds {
         uid: c.uid,

@@ -154,12 +154,15 @@ impl Worker {
                 return;
             }
         };
+        // Identity, time and cgroups come from the header, the same for every kind.
+        let h = decoded.hdr();
         let boot = self.attribution.boot();
-        let (h, body, container) = match decoded {
+        let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
+        let time = self.wall(h.ts_boot_ns);
+        let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
+        let (body, container) = match decoded {
             Decoded::Exec(h, exec) => {
                 self.totals.received[0] += 1;
-                let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
-                let time = self.wall(h.ts_boot_ns);
                 let store = &mut self.store;
                 let (container, writeback) =
                     self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| store.container(c));
@@ -169,29 +172,23 @@ impl Worker {
                         tracing::warn!("cannot cache a verdict in the kernel: {e}");
                     }
                 }
-                (h, Body::Exec(exec), container)
+                (Body::Exec(exec), container)
             }
             Decoded::Fork(h, fork) => {
                 self.totals.received[1] += 1;
-                let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
-                let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
                 let container = self.attribution.on_fork(key, h.ppid, &fork.comm, fork.ns.to_array(), cg);
-                (h, Body::Fork(fork), container)
+                (Body::Fork(fork), container)
             }
-            Decoded::CgroupMove(h, mv) => {
+            Decoded::CgroupMove(_, mv) => {
                 self.totals.received[3] += 1;
-                let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
-                let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
-                let time = self.wall(h.ts_boot_ns);
                 let store = &mut self.store;
                 let v2 = mv.hierarchy.is_none();
                 let container =
                     self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| store.container(c));
-                (h, Body::CgroupMove(mv), container)
+                (Body::CgroupMove(mv), container)
             }
-            Decoded::Activity(h, mut a) => {
+            Decoded::Activity(_, mut a) => {
                 self.totals.received[4] += 1;
-                let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
                 let container = self.attribution.on_activity(key, &a);
                 if let Action::Ptrace { target_pid, target_container, .. } = &mut a.action {
                     *target_container = self
@@ -200,31 +197,28 @@ impl Worker {
                         .and_then(|i| self.store.container_id(i))
                         .map(str::to_string);
                 }
-                (h, Body::Activity(a), container)
+                (Body::Activity(a), container)
             }
-            Decoded::CgroupDir { h, created, v2, path } => {
+            Decoded::CgroupDir { created, v2, path, .. } => {
                 self.totals.received[3] += 1;
-                let time = self.wall(h.ts_boot_ns);
                 let store = &mut self.store;
                 let Some(container) =
                     self.attribution.on_cgroup_dir(created, v2, &path, time, &mut |c| store.container(c))
                 else {
                     return;
                 };
-                (h, Body::Container(ContainerLife { started: created, cgroup: path }), Some(container))
+                (Body::Container(ContainerLife { started: created, cgroup: path }), Some(container))
             }
-            Decoded::Exit(h, exit, _comm) => {
+            Decoded::Exit(_, exit, _comm) => {
                 self.totals.received[2] += 1;
-                let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
-                let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
                 let container = self.attribution.on_exit(key, cg);
-                (h, Body::Exit(exit), container)
+                (Body::Exit(exit), container)
             }
         };
         let e = Event {
-            time: self.wall(h.ts_boot_ns),
+            time,
             boot_ns: h.ts_boot_ns,
-            proc: ProcKey::new(boot, h.tgid, h.start_boot_ns),
+            proc: key,
             tid: h.tid,
             ppid: h.ppid,
             parent_start: ProcKey::new(boot, h.ppid, h.parent_start_boot_ns).start,

@@ -1,7 +1,6 @@
 //! One segment file, written by the recorder: batched, fsync'd commits.
 
 use std::{
-    collections::HashSet,
     fs,
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
@@ -211,9 +210,4 @@ impl SegmentWriter {
         fs::rename(&path, &sealed).map_err(|source| StoreError::Io { path: path.clone(), source })?;
         Ok(sealed)
     }
-}
-
-/// Unused containers need not be written: the ones events or live processes refer to.
-pub(super) fn referenced(events: &[Event]) -> HashSet<u32> {
-    events.iter().filter_map(|e| e.container).collect()
 }

@@ -10,7 +10,7 @@ use std::{
 use super::{
     LOCK_FILE, StoreError, prepare_dir,
     segment::{self, SegmentFile, State},
-    segment_writer::{SegmentWriter, referenced},
+    segment_writer::SegmentWriter,
 };
 use crate::record::{Body, BootInfo, Container, Event, Gap, GapReason, ProcKey, boot_index};
 
@@ -291,7 +291,7 @@ impl StoreWriter {
             c.first_seen = now;
             c.last_seen = now;
         }
-        let needed: HashSet<u32> = referenced(&self.live.values().cloned().collect::<Vec<_>>());
+        let needed: HashSet<u32> = self.live.values().filter_map(|e| e.container).collect();
         let containers: Vec<(u32, &Container)> = needed.iter().map(|&i| (i, &self.containers[i as usize])).collect();
         next.write_start(&self.boots, &containers, &mut self.live.values())?;
         let old = std::mem::replace(&mut self.active, next);

@@ -209,6 +209,33 @@ pub enum Action {
         target_pid: u32,
         target_container: Option<String>,
     },
+    // New variants go last: stored events name variants by position.
+    /// init_module or finit_module (`call`). `name` comes from the kernel's module_load
+    /// tracepoint, so only loads that got that far have it; `file` is finit_module's file.
+    ModuleLoad {
+        call: String,
+        name: String,
+        file: String,
+        params: String,
+    },
+    /// bpf(BPF_PROG_LOAD): the result is the new program's descriptor.
+    BpfLoad {
+        prog_type: u32,
+        name: String,
+        attach_type: u32,
+        insns: u32,
+    },
+    /// A TCP connect: `remote` is what was asked for, `local` the end the kernel bound.
+    Connect(Connection),
+    /// A TCP accept: on failure only `local` (the listening end) is known.
+    Accept(Connection),
+}
+
+/// The two ends of a TCP connection. An unbound end reads as `0.0.0.0:0` or `[::]:0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub local: std::net::SocketAddr,
+    pub remote: std::net::SocketAddr,
 }
 
 /// A container's cgroup appeared (`started`) or went away: when a runtime started or ended it.
@@ -256,6 +283,10 @@ impl Body {
                 Action::PivotRoot { .. } => EventKind::PivotRoot,
                 Action::CredChange { .. } => EventKind::CredChange,
                 Action::Ptrace { .. } => EventKind::Ptrace,
+                Action::ModuleLoad { .. } => EventKind::ModuleLoad,
+                Action::BpfLoad { .. } => EventKind::BpfLoad,
+                Action::Connect(_) => EventKind::Connect,
+                Action::Accept(_) => EventKind::Accept,
             },
             Body::Container(c) if c.started => EventKind::ContainerStart,
             Body::Container(_) => EventKind::ContainerEnd,
@@ -279,10 +310,14 @@ pub enum EventKind {
     Ptrace,
     ContainerStart,
     ContainerEnd,
+    ModuleLoad,
+    BpfLoad,
+    Connect,
+    Accept,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Exec,
         EventKind::Fork,
         EventKind::Exit,
@@ -295,6 +330,10 @@ impl EventKind {
         EventKind::PivotRoot,
         EventKind::CredChange,
         EventKind::Ptrace,
+        EventKind::ModuleLoad,
+        EventKind::BpfLoad,
+        EventKind::Connect,
+        EventKind::Accept,
         EventKind::ContainerStart,
         EventKind::ContainerEnd,
     ];
@@ -315,6 +354,10 @@ impl EventKind {
             EventKind::Ptrace => "ptrace",
             EventKind::ContainerStart => "container_start",
             EventKind::ContainerEnd => "container_end",
+            EventKind::ModuleLoad => "module_load",
+            EventKind::BpfLoad => "bpf_load",
+            EventKind::Connect => "connect",
+            EventKind::Accept => "accept",
         }
     }
 

@@ -132,6 +132,24 @@ pub mod op {
     pub const SETUID: u32 = 7;
     pub const CAPSET: u32 = 15;
     pub const PTRACE: u32 = 16;
+    pub const INIT_MODULE: u32 = 17;
+    pub const FINIT_MODULE: u32 = 18;
+    pub const BPF_PROG_LOAD: u32 = 19;
+    pub const CONNECT: u32 = 20;
+    pub const ACCEPT: u32 = 21;
+}
+
+/// Both ends of a TCP connection: addresses in network order (IPv4 in the first 4 bytes),
+/// ports in host order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawSockaddrs {
+    pub family: u16,
+    pub lport: u16,
+    pub rport: u16,
+    pub _pad: u16,
+    pub laddr: [u8; 16],
+    pub raddr: [u8; 16],
 }
 
 /// A cgroup was created (`op` 1) or removed (`op` 2); its path follows.
@@ -174,6 +192,7 @@ pub struct RawActivity {
     pub after: RawCreds,
     pub ns: [u32; NS_COUNT],
     pub str_len: [u32; 3],
+    pub net: RawSockaddrs,
 }
 
 /// Key of the verdict map: the (v2 id, chosen v1 id) cgroup pair a verdict was made for.
@@ -193,7 +212,9 @@ const _: () = assert!(size_of::<CgKey>() == 16);
 const _: () = assert!(size_of::<RawCgroupMove>() == 80);
 const _: () = assert!(size_of::<RawCreds>() == 56);
 const _: () = assert!(size_of::<RawCgroupDir>() == 88);
-const _: () = assert!(size_of::<RawActivity>() == 256);
+const _: () = assert!(size_of::<RawActivity>() == 296);
+const _: () = assert!(size_of::<RawSockaddrs>() == 40);
+const _: () = assert!(offset_of!(RawActivity, net) == 256);
 const _: () = assert!(offset_of!(RawActivity, before) == 104);
 const _: () = assert!(offset_of!(RawActivity, ns) == 216);
 const _: () = assert!(offset_of!(RawCgroupMove, dst_id) == 64);
@@ -235,6 +256,8 @@ unsafe impl Plain for RawCgroupMove {}
 unsafe impl Plain for RawCreds {}
 // SAFETY: as above.
 unsafe impl Plain for RawCgroupDir {}
+// SAFETY: as above.
+unsafe impl Plain for RawSockaddrs {}
 // SAFETY: as above.
 unsafe impl Plain for RawActivity {}
 

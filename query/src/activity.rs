@@ -1,6 +1,6 @@
 //! How the activity kinds (mount, setns, cred_change, ...) read in every output format.
 
-use ctrail_common::record::{Action, Activity, Creds};
+use ctrail_common::record::{Action, Activity, Connection, Creds};
 use serde_json::{Map, Value, json};
 
 use crate::view::hex64;
@@ -17,9 +17,17 @@ pub fn errno_name(result: i64) -> Option<String> {
         13 => "EACCES",
         14 => "EFAULT",
         16 => "EBUSY",
+        17 => "EEXIST",
         20 => "ENOTDIR",
         22 => "EINVAL",
         30 => "EROFS",
+        38 => "ENOSYS",
+        98 => "EADDRINUSE",
+        101 => "ENETUNREACH",
+        110 => "ETIMEDOUT",
+        111 => "ECONNREFUSED",
+        113 => "EHOSTUNREACH",
+        115 => "EINPROGRESS",
         n => return Some(format!("errno {n}")),
     };
     Some(name.into())
@@ -91,6 +99,26 @@ pub fn json_fields(a: &Activity, o: &mut Map<String, Value>) {
             o.insert("before".into(), creds_json(&a.before));
             o.insert("after".into(), creds_json(&a.after));
         }
+        Action::ModuleLoad { call, name, file, params } => {
+            o.insert("call".into(), json!(call));
+            o.insert("name".into(), json!(non_empty(name)));
+            o.insert("file".into(), json!(non_empty(file)));
+            o.insert("params".into(), json!(params));
+        }
+        Action::BpfLoad { prog_type, name, attach_type, insns } => {
+            o.insert("prog_type".into(), json!(prog_type));
+            o.insert("prog_type_name".into(), json!(bpf_prog_type(*prog_type)));
+            o.insert("name".into(), json!(name));
+            o.insert("attach_type".into(), json!(attach_type));
+            o.insert("insns".into(), json!(insns));
+        }
+        Action::Connect(c) | Action::Accept(c) => {
+            o.insert("local_address".into(), json!(c.local.ip().to_string()));
+            o.insert("local_port".into(), json!(c.local.port()));
+            o.insert("remote_address".into(), json!(c.remote.ip().to_string()));
+            o.insert("remote_port".into(), json!(c.remote.port()));
+            o.insert("family".into(), json!(family(c)));
+        }
     }
     if matches!(a.action, Action::Setns { .. } | Action::Unshare { .. }) {
         let n = a.ns;
@@ -99,6 +127,54 @@ pub fn json_fields(a: &Activity, o: &mut Map<String, Value>) {
             json!({"pid": n.pid, "mnt": n.mnt, "net": n.net, "uts": n.uts, "ipc": n.ipc, "user": n.user, "cgroup": n.cgroup}),
         );
     }
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn family(c: &Connection) -> &'static str {
+    if c.remote.is_ipv6() { "ipv6" } else { "ipv4" }
+}
+
+/// `enum bpf_prog_type` names (uapi, stable numbering) for the common program types.
+pub fn bpf_prog_type(t: u32) -> Option<&'static str> {
+    const NAMES: [&str; 33] = [
+        "unspec",
+        "socket_filter",
+        "kprobe",
+        "sched_cls",
+        "sched_act",
+        "tracepoint",
+        "xdp",
+        "perf_event",
+        "cgroup_skb",
+        "cgroup_sock",
+        "lwt_in",
+        "lwt_out",
+        "lwt_xmit",
+        "sock_ops",
+        "sk_skb",
+        "cgroup_device",
+        "sk_msg",
+        "raw_tracepoint",
+        "cgroup_sock_addr",
+        "lwt_seg6local",
+        "lirc_mode2",
+        "sk_reuseport",
+        "flow_dissector",
+        "cgroup_sysctl",
+        "raw_tracepoint_writable",
+        "cgroup_sockopt",
+        "tracing",
+        "struct_ops",
+        "ext",
+        "lsm",
+        "sk_lookup",
+        "syscall",
+        "netfilter",
+    ];
+    NAMES.get(t as usize).copied()
 }
 
 /// One readable line for tables and `show`.
@@ -130,12 +206,24 @@ pub fn describe(a: &Activity) -> String {
             hex64(a.before.cap_effective),
             hex64(a.after.cap_effective)
         ),
+        Action::ModuleLoad { call, name, file, .. } => match (name.is_empty(), file.is_empty()) {
+            (false, _) => format!("{call} {name}"),
+            (true, false) => format!("{call} from {file}"),
+            (true, true) => call.clone(),
+        },
+        Action::BpfLoad { prog_type, name, .. } => format!(
+            "bpf load {} program {}",
+            bpf_prog_type(*prog_type).map_or_else(|| format!("type {prog_type}"), str::to_string),
+            if name.is_empty() { "(unnamed)" } else { name }
+        ),
+        Action::Connect(c) => format!("connect {} -> {}", c.local, c.remote),
+        Action::Accept(c) => format!("accept {} <- {}", c.local, c.remote),
     };
     format!("{what}{outcome}")
 }
 
 /// The activity columns of events.csv, after the original ones (appending is compatible).
-pub const CSV_COLUMNS: [&str; 12] = [
+pub const CSV_COLUMNS: [&str; CSV_COUNT] = [
     "result",
     "activity_source",
     "target",
@@ -148,11 +236,22 @@ pub const CSV_COLUMNS: [&str; 12] = [
     "euid_after",
     "cap_effective_before",
     "cap_effective_after",
+    "name",
+    "file",
+    "params",
+    "prog_type",
+    "attach_type",
+    "local_address",
+    "local_port",
+    "remote_address",
+    "remote_port",
 ];
 
+const CSV_COUNT: usize = 21;
+
 /// Values for [`CSV_COLUMNS`] (empty strings where the kind has none).
-pub fn csv_values(a: &Activity) -> [String; 12] {
-    let mut v: [String; 12] = Default::default();
+pub fn csv_values(a: &Activity) -> [String; CSV_COUNT] {
+    let mut v: [String; CSV_COUNT] = Default::default();
     v[0] = a.result.to_string();
     match &a.action {
         Action::Mount { source, target, fstype, flags } => {
@@ -187,6 +286,22 @@ pub fn csv_values(a: &Activity) -> [String; 12] {
             v[9] = a.after.euid.to_string();
             v[10] = hex64(a.before.cap_effective);
             v[11] = hex64(a.after.cap_effective);
+        }
+        Action::ModuleLoad { name, file, params, .. } => {
+            v[12] = name.clone();
+            v[13] = file.clone();
+            v[14] = params.clone();
+        }
+        Action::BpfLoad { prog_type, name, attach_type, .. } => {
+            v[12] = name.clone();
+            v[15] = bpf_prog_type(*prog_type).map_or_else(|| prog_type.to_string(), str::to_string);
+            v[16] = attach_type.to_string();
+        }
+        Action::Connect(c) | Action::Accept(c) => {
+            v[17] = c.local.ip().to_string();
+            v[18] = c.local.port().to_string();
+            v[19] = c.remote.ip().to_string();
+            v[20] = c.remote.port().to_string();
         }
     }
     v

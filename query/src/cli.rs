@@ -130,7 +130,7 @@ pub struct Filters {
     #[arg(long)]
     pub pid: Option<u32>,
     /// Only these event types (exec, fork, exit, cgroup_move, mount, umount, setns, unshare, chroot,
-    /// pivot_root, cred_change, ptrace, container_start, container_end, gap); repeatable or comma-separated.
+    /// pivot_root, cred_change, ptrace, module_load, bpf_load, connect, accept, container_start, container_end, gap); repeatable or comma-separated.
     #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
     pub types: Vec<String>,
     /// From this time: RFC 3339, a local date-time, `15m`, `2h ago`, today, yesterday, now.

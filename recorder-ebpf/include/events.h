@@ -13,7 +13,7 @@
 #ifndef CTRAIL_EVENTS_H
 #define CTRAIL_EVENTS_H
 
-#define CT_ABI_VERSION 1
+#define CT_ABI_VERSION 2
 
 #define CT_COMM_LEN 16
 /* Upper bounds on the tail pieces, enforced in the kernel. */
@@ -51,7 +51,12 @@ enum ct_op {
 	CT_OP_SETFSGID = 14,
 	CT_OP_CAPSET = 15,
 	CT_OP_PTRACE = 16,
-	CT_OP_MAX = 17,
+	CT_OP_INIT_MODULE = 17,  /* module_load: name from the module:module_load tracepoint */
+	CT_OP_FINIT_MODULE = 18,
+	CT_OP_BPF_PROG_LOAD = 19, /* bpf(BPF_PROG_LOAD, ...) only; other bpf() commands are skipped */
+	CT_OP_CONNECT = 20,      /* TCP sockets only (v4, v6) */
+	CT_OP_ACCEPT = 21,       /* accept and accept4, TCP only; EAGAIN results are skipped */
+	CT_OP_MAX = 22,
 };
 
 /* What userspace decided about a cgroup, written back into CT_VERDICTS. */
@@ -181,9 +186,23 @@ struct ct_creds {
 };
 
 #define CT_STR_MAX 1024
+#define CT_KSTR_MAX 64           /* names copied in the kernel: module, BPF program, file */
+
+/* Both ends of a TCP connection (connect, accept). Addresses in network byte order,
+ * IPv4 in the first 4 bytes; ports in host order. For connect, the remote end is what the
+ * caller asked for (read at entry, so a refused attempt still says where it went). */
+struct ct_sockaddrs {
+	__u16 family;            /* AF_INET or AF_INET6, 0 when not a connection */
+	__u16 lport;
+	__u16 rport;
+	__u16 _pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
 
 /* One syscall of interest with its result. Tail: str_len[0..3] bytes of strings
- * (mount: source, target, fstype; umount, chroot: path; pivot_root: new, old). */
+ * (mount: source, target, fstype; umount, chroot: path; pivot_root: new, old;
+ * init/finit_module: module name, file name, parameters; bpf: program name). */
 struct ct_activity {
 	struct ct_hdr h;
 	__u32 op;                /* enum ct_op */
@@ -193,6 +212,7 @@ struct ct_activity {
 	struct ct_creds after;   /* at exit */
 	__u32 ns[CT_NS_MAX];     /* namespaces after the call */
 	__u32 str_len[3];
+	struct ct_sockaddrs net; /* connect and accept; zero otherwise */
 };
 
 /* Key of CT_VERDICTS: the (v2, chosen v1) cgroup pair a verdict was made for. A pair,
@@ -210,7 +230,8 @@ struct ct_cg_key {
 #define CT_CG_KEY_SIZE 16
 #define CT_CGROUP_MOVE_SIZE 80
 #define CT_CREDS_SIZE 56
-#define CT_ACTIVITY_SIZE 256
+#define CT_ACTIVITY_SIZE 296
+#define CT_SOCKADDRS_SIZE 40
 #define CT_CGROUP_DIR_SIZE 88
 
 #ifdef __bpf__
@@ -222,6 +243,7 @@ _Static_assert(sizeof(struct ct_cg_key) == CT_CG_KEY_SIZE, "ct_cg_key layout cha
 _Static_assert(sizeof(struct ct_cgroup_move) == CT_CGROUP_MOVE_SIZE, "ct_cgroup_move layout changed");
 _Static_assert(sizeof(struct ct_creds) == CT_CREDS_SIZE, "ct_creds layout changed");
 _Static_assert(sizeof(struct ct_activity) == CT_ACTIVITY_SIZE, "ct_activity layout changed");
+_Static_assert(sizeof(struct ct_sockaddrs) == CT_SOCKADDRS_SIZE, "ct_sockaddrs layout changed");
 _Static_assert(sizeof(struct ct_cgroup_dir) == CT_CGROUP_DIR_SIZE, "ct_cgroup_dir layout changed");
 #endif
 

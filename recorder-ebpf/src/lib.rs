@@ -39,7 +39,10 @@ pub mod programs {
     pub const CGROUP_RMDIR_BTF: &str = "ct_cgroup_rmdir_btf";
     pub const CGROUP_RMDIR_RAW: &str = "ct_cgroup_rmdir_raw";
 
-    pub const SYSCALLS: [(&str, u32); 16] = [
+    pub const MODULE_LOAD_BTF: &str = "ct_module_load_btf";
+    pub const MODULE_LOAD_RAW: &str = "ct_module_load_raw";
+
+    pub const SYSCALLS: [(&str, u32); 22] = [
         ("mount", 1),
         ("umount", 2),
         ("setns", 3),
@@ -56,6 +59,12 @@ pub mod programs {
         ("setfsgid", 14),
         ("capset", 15),
         ("ptrace", 16),
+        ("init_module", 17),
+        ("finit_module", 18),
+        ("bpf", 19),
+        ("connect", 20),
+        ("accept", 21),
+        ("accept4", 21),
     ];
 }
 

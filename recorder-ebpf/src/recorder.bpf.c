@@ -77,6 +77,10 @@ struct pending {
 	__u32 _pad;
 	__u64 args[6];
 	struct ct_creds before;
+	struct ct_sockaddrs net;
+	/* Names only the kernel side can read: module (module_load tracepoint) or BPF program
+	 * name in [0], the file a module came from in [1]. */
+	char kstr[2][CT_KSTR_MAX];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -84,6 +88,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pending);
 } CT_PENDING SEC(".maps");
+
+/* Where a pending entry is built: too big for the 512-byte BPF stack next to the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pending);
+} CT_PENDING_SCRATCH SEC(".maps");
 
 /* kernfs_node::parent became __parent in 6.15. */
 struct kernfs_node___old {
@@ -496,6 +508,104 @@ static __always_inline void read_creds(struct task_struct *t, struct ct_creds *c
 	bpf_core_read(&c->cap_inh, sizeof(__u64), &cr->cap_inheritable);
 }
 
+/* The open file behind descriptor fd of task t, or 0. */
+static __always_inline struct file *file_of_fd(struct task_struct *t, __u64 fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	__u32 max = BPF_CORE_READ(fdt, max_fds);
+	if ((__s64)fd < 0 || fd >= max)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+#define CT_S_IFMT 0170000
+#define CT_S_IFSOCK 0140000
+#define CT_AF_INET 2
+#define CT_AF_INET6 10
+#define CT_SOCK_STREAM 1
+#define CT_IPPROTO_TCP 6
+
+/* The sock behind fd when it is a TCP socket over IPv4 or IPv6, else 0: connect and
+ * accept are recorded for TCP only (a DNS lookup's UDP connect is not evidence). */
+static __always_inline struct sock *tcp_sock_of_fd(struct task_struct *t, __u64 fd)
+{
+	struct file *f = file_of_fd(t, fd);
+	if (!f)
+		return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & CT_S_IFMT) != CT_S_IFSOCK)
+		return 0;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so || BPF_CORE_READ(so, type) != CT_SOCK_STREAM)
+		return 0;
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return 0;
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam != CT_AF_INET && fam != CT_AF_INET6)
+		return 0;
+	/* sk_protocol was a bitfield before 5.6; the probed read handles both layouts. */
+	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != CT_IPPROTO_TCP)
+		return 0;
+	return sk;
+}
+
+/* Ports on the wire are big-endian; the architectures built for (x86, arm64) are little-endian. */
+static __always_inline __u16 be16(__u16 v)
+{
+	return __builtin_bswap16(v);
+}
+
+static __always_inline void local_end(struct sock *sk, struct ct_sockaddrs *n)
+{
+	n->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	n->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (n->family == CT_AF_INET)
+		bpf_core_read(n->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+	else
+		bpf_core_read(n->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+}
+
+static __always_inline void remote_end(struct sock *sk, struct ct_sockaddrs *n)
+{
+	n->rport = be16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (n->family == CT_AF_INET)
+		bpf_core_read(n->raddr, 4, &sk->__sk_common.skc_daddr);
+	else
+		bpf_core_read(n->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+}
+
+/* The address connect() was asked for, from user memory; false when it is no TCP target
+ * (AF_UNSPEC dissolves an association, for one). */
+static __always_inline bool user_sockaddr(struct ct_sockaddrs *n, __u64 uaddr, __u64 len)
+{
+	__u8 raw[32] = {};
+	if (!uaddr || len < 4)
+		return false;
+	__u32 want = len > 28 ? 28 : (__u32)len;
+	if (bpf_probe_read_user(raw, want & 31, (const void *)uaddr))
+		return false;
+	__u16 fam = *(__u16 *)raw;
+	if (fam != CT_AF_INET && fam != CT_AF_INET6)
+		return false;
+	n->family = fam;
+	n->rport = be16(*(__u16 *)(raw + 2));
+	if (fam == CT_AF_INET)
+		__builtin_memcpy(n->raddr, raw + 4, 4);
+	else
+		__builtin_memcpy(n->raddr, raw + 8, 16);
+	return true;
+}
+
+/* union bpf_attr for BPF_PROG_LOAD: uapi, stable offsets. */
+#define CT_BPF_PROG_LOAD 5
+#define CT_ATTR_PROG_TYPE 0
+#define CT_ATTR_INSN_CNT 4
+#define CT_ATTR_PROG_NAME 48
+#define CT_ATTR_ATTACH_TYPE 68
+
 static __always_inline int stash(__u32 op, const __u64 *args)
 {
 	if (!(cfg_activity & (1u << op)))
@@ -503,13 +613,52 @@ static __always_inline int stash(__u32 op, const __u64 *args)
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((__u32)(id >> 32) == cfg_self_tgid)
 		return 0;
+	/* bpf() is also map lookups and updates, by the thousand: only program loads count. */
+	if (op == CT_OP_BPF_PROG_LOAD && args[0] != CT_BPF_PROG_LOAD)
+		return 0;
 	__u32 tid = (__u32)id;
-	struct pending p = {};
-	p.op = op;
+	__u32 zero = 0;
+	struct pending *p = bpf_map_lookup_elem(&CT_PENDING_SCRATCH, &zero);
+	if (!p)
+		return 0;
+	__builtin_memset(p, 0, sizeof(*p));
+	p->op = op;
 	for (int i = 0; i < 6; i++)
-		p.args[i] = args[i];
-	read_creds((struct task_struct *)bpf_get_current_task(), &p.before);
-	bpf_map_update_elem(&CT_PENDING, &tid, &p, BPF_ANY);
+		p->args[i] = args[i];
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	read_creds(t, &p->before);
+
+	if (op == CT_OP_CONNECT) {
+		struct sock *sk = tcp_sock_of_fd(t, args[0]);
+		if (!sk || !user_sockaddr(&p->net, args[1], args[2]))
+			return 0;
+	} else if (op == CT_OP_ACCEPT) {
+		struct sock *sk = tcp_sock_of_fd(t, args[0]);
+		if (!sk)
+			return 0;
+		local_end(sk, &p->net); /* the listening end, kept if accept fails */
+	} else if (op == CT_OP_BPF_PROG_LOAD) {
+		__u64 attr = args[1], size = args[2];
+		__u32 v = 0;
+		bpf_probe_read_user(&v, 4, (const void *)(attr + CT_ATTR_PROG_TYPE));
+		p->args[1] = v;
+		v = 0;
+		bpf_probe_read_user(&v, 4, (const void *)(attr + CT_ATTR_INSN_CNT));
+		p->args[3] = v;
+		/* Older callers pass a shorter attr: read only what they passed. */
+		if (size >= CT_ATTR_PROG_NAME + 16)
+			bpf_probe_read_user(p->kstr[0], 16, (const void *)(attr + CT_ATTR_PROG_NAME));
+		p->kstr[0][16] = 0;
+		v = 0;
+		if (size >= CT_ATTR_ATTACH_TYPE + 4)
+			bpf_probe_read_user(&v, 4, (const void *)(attr + CT_ATTR_ATTACH_TYPE));
+		p->args[2] = v;
+	} else if (op == CT_OP_FINIT_MODULE) {
+		struct file *f = file_of_fd(t, args[0]);
+		if (f)
+			bpf_probe_read_kernel_str(p->kstr[1], CT_KSTR_MAX, BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	}
+	bpf_map_update_elem(&CT_PENDING, &tid, p, BPF_ANY);
 	return 0;
 }
 
@@ -533,15 +682,19 @@ static __always_inline int sys_enter(struct sys_enter_ctx *ctx, __u32 op, int na
 	return stash(op, args);
 }
 
-/* Appends the user string at `src` to the record at `off`; returns its length. */
-static __always_inline __u32 put_str(char *buf, __u32 off, __u64 src)
+/* Appends the string at `src` (user memory, or kernel memory when `kernel`) to the record
+ * at `off`; returns its length. */
+static __always_inline __u32 put_str(char *buf, __u32 off, __u64 src, bool kernel)
 {
 	if (!src)
 		return 0;
-	/* The tail starts at 256 and holds three strings of at most 1 KiB: 0xFFF bounds it. */
-	long r = bpf_probe_read_user_str(buf + (off & 0xFFF), CT_STR_MAX, (const void *)src);
+	/* The tail starts at 296 and holds three strings of at most 1 KiB: 0xFFF bounds it. */
+	long r = kernel ? bpf_probe_read_kernel_str(buf + (off & 0xFFF), CT_KSTR_MAX, (const void *)src)
+			: bpf_probe_read_user_str(buf + (off & 0xFFF), CT_STR_MAX, (const void *)src);
 	return r > 0 ? r - 1 : 0;
 }
+
+#define CT_EAGAIN 11
 
 static __always_inline int emit_activity(__s64 ret, __u32 op)
 {
@@ -549,6 +702,11 @@ static __always_inline int emit_activity(__s64 ret, __u32 op)
 	struct pending *p = bpf_map_lookup_elem(&CT_PENDING, &tid);
 	if (!p || p->op != op)
 		return 0;
+	/* A non-blocking server's accept loop ends each round with EAGAIN: noise, not evidence. */
+	if (op == CT_OP_ACCEPT && ret == -CT_EAGAIN) {
+		bpf_map_delete_elem(&CT_PENDING, &tid);
+		return 0;
+	}
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	char *buf = scratch_record(t, CT_ACTIVITY);
 	if (!buf) {
@@ -561,11 +719,28 @@ static __always_inline int emit_activity(__s64 ret, __u32 op)
 	for (int i = 0; i < 4; i++)
 		e->args[i] = p->args[i];
 	e->before = p->before;
+	e->net = p->net;
 	read_creds(t, &e->after);
 	__u32 ns_pid;
 	read_ns(t, e->ns, &ns_pid);
+	if (op == CT_OP_CONNECT) {
+		/* The local end exists once connect has bound the socket, even when it failed. */
+		struct sock *sk = tcp_sock_of_fd(t, p->args[0]);
+		if (sk) {
+			__u16 fam = e->net.family;
+			local_end(sk, &e->net);
+			e->net.family = fam;
+		}
+	} else if (op == CT_OP_ACCEPT && ret >= 0) {
+		struct sock *sk = tcp_sock_of_fd(t, (__u64)ret);
+		if (sk) {
+			local_end(sk, &e->net);
+			remote_end(sk, &e->net);
+		}
+	}
 	/* Which arguments are strings, per syscall; the rest were copied as integers. */
 	__u64 strs[3] = {};
+	bool kern[3] = {};
 	if (op == CT_OP_MOUNT) {
 		strs[0] = p->args[0];
 		strs[1] = p->args[1];
@@ -575,14 +750,24 @@ static __always_inline int emit_activity(__s64 ret, __u32 op)
 	} else if (op == CT_OP_PIVOT_ROOT) {
 		strs[0] = p->args[0];
 		strs[1] = p->args[1];
+	} else if (op == CT_OP_INIT_MODULE || op == CT_OP_FINIT_MODULE) {
+		strs[0] = (__u64)p->kstr[0];
+		kern[0] = true;
+		strs[1] = (__u64)p->kstr[1];
+		kern[1] = true;
+		strs[2] = op == CT_OP_INIT_MODULE ? p->args[2] : p->args[1];
+	} else if (op == CT_OP_BPF_PROG_LOAD) {
+		strs[0] = (__u64)p->kstr[0];
+		kern[0] = true;
 	}
-	bpf_map_delete_elem(&CT_PENDING, &tid);
 	__u32 off = CT_ACTIVITY_SIZE;
 	for (int i = 0; i < 3; i++) {
-		__u32 n = put_str(buf, off, strs[i]);
+		__u32 n = put_str(buf, off, strs[i], kern[i]);
 		e->str_len[i] = n;
 		off = (off + n) & OFF_MASK;
 	}
+	/* Only now: the strings above may live in the pending entry itself. */
+	bpf_map_delete_elem(&CT_PENDING, &tid);
 	e->h.size = off;
 	if (bpf_ringbuf_output(&CT_EVENTS, buf, off & OFF_MASK, 0)) {
 		bump(CT_C_LOST_ACTIVITY);
@@ -592,8 +777,52 @@ static __always_inline int emit_activity(__s64 ret, __u32 op)
 	return 0;
 }
 
+/* A module is being loaded by this thread's init_module/finit_module: its name is known
+ * only here, inside the syscall. Only successful loads get this far. */
+static __always_inline int on_module_load(struct module *mod)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&CT_PENDING, &tid);
+	if (!p || (p->op != CT_OP_INIT_MODULE && p->op != CT_OP_FINIT_MODULE))
+		return 0;
+	bpf_probe_read_kernel_str(p->kstr[0], CT_KSTR_MAX, __builtin_preserve_access_index(&mod->name));
+	return 0;
+}
+
+SEC("tp_btf/module_load")
+int BPF_PROG(ct_module_load_btf, struct module *mod)
+{
+	return on_module_load(mod);
+}
+
+SEC("raw_tp/module_load")
+int BPF_PROG(ct_module_load_raw, struct module *mod)
+{
+	return on_module_load(mod);
+}
+
+/* The syscall's arguments from the task's saved user registers. */
+static __always_inline void args_from_regs(__u64 *args)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+}
+
 static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 op)
 {
+	/* A syscall that seccomp refused (docker's default profile refuses mount, unshare,
+	 * bpf, ...) never reaches the entry tracepoint, only this one: a refused attempt is
+	 * evidence, so build its entry here from the saved registers (its creds did not change). */
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	if (ctx->ret < 0 && !bpf_map_lookup_elem(&CT_PENDING, &tid)) {
+		__u64 args[6] = {};
+		args_from_regs(args);
+		stash(op, args);
+	}
 	return emit_activity(ctx->ret, op);
 }
 
@@ -626,6 +855,12 @@ static __always_inline __u32 op_of(long nr)
 	case 123: return CT_OP_SETFSGID;
 	case 126: return CT_OP_CAPSET;
 	case 101: return CT_OP_PTRACE;
+	case 175: return CT_OP_INIT_MODULE;
+	case 313: return CT_OP_FINIT_MODULE;
+	case 321: return CT_OP_BPF_PROG_LOAD;
+	case 42: return CT_OP_CONNECT;
+	case 43: return CT_OP_ACCEPT;
+	case 288: return CT_OP_ACCEPT;
 	}
 #elif defined(__TARGET_ARCH_arm64)
 	switch (nr) {
@@ -645,6 +880,12 @@ static __always_inline __u32 op_of(long nr)
 	case 152: return CT_OP_SETFSGID;
 	case 91: return CT_OP_CAPSET;
 	case 117: return CT_OP_PTRACE;
+	case 105: return CT_OP_INIT_MODULE;
+	case 273: return CT_OP_FINIT_MODULE;
+	case 280: return CT_OP_BPF_PROG_LOAD;
+	case 203: return CT_OP_CONNECT;
+	case 202: return CT_OP_ACCEPT;
+	case 242: return CT_OP_ACCEPT;
 	}
 #endif
 	return 0;
@@ -690,6 +931,12 @@ SYSCALL_PAIR(setfsuid, CT_OP_SETFSUID, 1)
 SYSCALL_PAIR(setfsgid, CT_OP_SETFSGID, 1)
 SYSCALL_PAIR(capset, CT_OP_CAPSET, 2)
 SYSCALL_PAIR(ptrace, CT_OP_PTRACE, 4)
+SYSCALL_PAIR(init_module, CT_OP_INIT_MODULE, 3)
+SYSCALL_PAIR(finit_module, CT_OP_FINIT_MODULE, 3)
+SYSCALL_PAIR(bpf, CT_OP_BPF_PROG_LOAD, 3)
+SYSCALL_PAIR(connect, CT_OP_CONNECT, 3)
+SYSCALL_PAIR(accept, CT_OP_ACCEPT, 3)
+SYSCALL_PAIR(accept4, CT_OP_ACCEPT, 4)
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(ct_exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)

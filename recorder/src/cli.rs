@@ -80,7 +80,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_size)]
     pub max_size: Option<u64>,
     /// What processes do, beyond exec/fork/exit: `all`, `none`, or a comma list of mount,
-    /// umount, setns, unshare, chroot, pivot_root, cred_change, ptrace.
+    /// umount, setns, unshare, chroot, pivot_root, cred_change, ptrace, module_load, bpf_load, connect, accept.
     #[arg(long, default_value = "all", value_parser = parse_activity)]
     pub activity: u32,
     /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
@@ -110,7 +110,7 @@ pub fn parse_activity(s: &str) -> Result<u32, String> {
     let mut bits = 0u32;
     for kind in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         bits |= match kind {
-            "all" => (1..=16).fold(0, |b, op| b | 1 << op),
+            "all" => (1..=21).fold(0, |b, op| b | 1 << op),
             "none" => 0,
             "mount" => 1 << 1,
             "umount" => 1 << 2,
@@ -120,10 +120,14 @@ pub fn parse_activity(s: &str) -> Result<u32, String> {
             "pivot_root" => 1 << 6,
             "cred_change" => (7..=15).fold(0, |b, op| b | 1 << op),
             "ptrace" => 1 << 16,
+            "module_load" => 1 << 17 | 1 << 18,
+            "bpf_load" => 1 << 19,
+            "connect" => 1 << 20,
+            "accept" => 1 << 21,
             other => {
                 return Err(format!(
                     "unknown activity {other:?}: use all, none, mount, umount, setns, unshare, chroot, pivot_root, \
-                     cred_change, ptrace"
+                     cred_change, ptrace, module_load, bpf_load, connect, accept"
                 ));
             }
         };

@@ -1,12 +1,14 @@
 //! Ring-buffer bytes to owned records. The only code that reads the wire layout.
 
 use ctrail_common::{
-    record::{Action, Activity, Caps, CgroupMove, Cgroups, Creds, Exec, Exit, Fork, Namespaces, Source},
+    record::{Action, Activity, Caps, CgroupMove, Cgroups, Connection, Creds, Exec, Exit, Fork, Namespaces, Source},
     wire::{
-        self, RawActivity, RawCgroupDir, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, c_bytes, flags,
-        op, read_plain,
+        self, RawActivity, RawCgroupDir, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, RawSockaddrs,
+        c_bytes, flags, op, read_plain,
     },
 };
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
 use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -93,8 +95,35 @@ fn action(a: &RawActivity, strs: [String; 3]) -> Result<Action, DecodeError> {
             let args = a.args[..arity].iter().map(|&v| i64::from(v as u32 as i32)).collect();
             Action::CredChange { call, args }
         }
+        op::INIT_MODULE | op::FINIT_MODULE => Action::ModuleLoad {
+            call: if a.op == op::INIT_MODULE { "init_module" } else { "finit_module" }.into(),
+            name: s0,
+            file: s1,
+            params: s2,
+        },
+        op::BPF_PROG_LOAD => Action::BpfLoad {
+            prog_type: a.args[1] as u32,
+            name: s0,
+            attach_type: a.args[2] as u32,
+            insns: a.args[3] as u32,
+        },
+        op::CONNECT => Action::Connect(connection(&a.net)),
+        op::ACCEPT => Action::Accept(connection(&a.net)),
         other => return Err(DecodeError::Kind(other)),
     })
+}
+
+const AF_INET6: u16 = 10;
+
+fn connection(n: &RawSockaddrs) -> Connection {
+    let addr = |bytes: &[u8; 16], port: u16| -> SocketAddr {
+        if n.family == AF_INET6 {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::from(*bytes)), port)
+        } else {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])), port)
+        }
+    };
+    Connection { local: addr(&n.laddr, n.lport), remote: addr(&n.raddr, n.rport) }
 }
 
 fn string(b: &[u8]) -> String {

@@ -1,7 +1,7 @@
 //! Loads the kernel object with aya and attaches each hook, falling back from tp_btf to
 //! raw_tp where tp_btf cannot load, and says which it used.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use aya::{
@@ -11,6 +11,9 @@ use aya::{
 };
 use ctrail_common::wire::{self, CgKey};
 use ctrail_recorder_ebpf::{globals, maps, object, programs as p};
+
+/// The init_module and finit_module op bits (events.h `enum ct_op`).
+const MODULE_OPS: u32 = 1 << 17 | 1 << 18;
 
 /// Which tracepoint flavour to use: normally tp_btf with raw_tp as the fallback; forcing
 /// raw_tp exercises the fallback path on kernels where tp_btf works (tests, odd kernels).
@@ -88,14 +91,17 @@ fn attach_either(bpf: &mut Ebpf, btf: &Btf, mode: Attach, progs: (&str, &str), t
 }
 
 /// Classic tracepoints need tracefs; mount it where the kernel documents it if absent.
-fn ensure_tracefs() -> bool {
+/// Returns its `events` directory.
+fn tracefs_events() -> Option<PathBuf> {
     for dir in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
-        if Path::new(dir).join("events").is_dir() {
-            return true;
+        let events = Path::new(dir).join("events");
+        if events.is_dir() {
+            return Some(events);
         }
     }
     let status = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"]).status();
-    status.is_ok_and(|s| s.success()) && Path::new("/sys/kernel/tracing/events").is_dir()
+    let events = PathBuf::from("/sys/kernel/tracing/events");
+    (status.is_ok_and(|s| s.success()) && events.is_dir()).then_some(events)
 }
 
 fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Result<()> {
@@ -113,7 +119,7 @@ fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf, mode: Attach) -> String {
     if let Ok(how) = attach_either(bpf, btf, mode, progs, "sched_prepare_exec") {
         return how;
     }
-    if ensure_tracefs() {
+    if tracefs_events().is_some() {
         let a = attach_tracepoint(bpf, p::ENTER_EXECVE, "syscalls", "sys_enter_execve");
         let b = attach_tracepoint(bpf, p::ENTER_EXECVEAT, "syscalls", "sys_enter_execveat");
         match (a, b) {
@@ -134,9 +140,15 @@ fn attach_activity(bpf: &mut Ebpf, wanted: u32) -> String {
         return "off".into();
     }
     let mut on = Vec::new();
-    if ensure_tracefs() {
+    if let Some(tracefs) = tracefs_events() {
         for (name, op) in p::SYSCALLS {
             if wanted & (1 << op) == 0 {
+                continue;
+            }
+            // A kernel built without the syscall (init_module without CONFIG_MODULES) has
+            // no tracepoint for it, and nothing to record either.
+            if !tracefs.join("syscalls").join(format!("sys_enter_{name}")).is_dir() {
+                tracing::info!("this kernel has no {name} syscall tracepoint: not recorded");
                 continue;
             }
             let enter = attach_tracepoint(bpf, &format!("ct_enter_{name}"), "syscalls", &format!("sys_enter_{name}"));
@@ -207,6 +219,16 @@ pub fn load(opts: &Options) -> Result<Probes> {
         }
     };
     hooks.entries.push(("container_life", lifecycle));
+    // Module names come from inside the load (module_load), while the syscall is pending:
+    // attach it before the syscall hooks. Kernels without module support have neither.
+    if opts.activity & MODULE_OPS != 0 {
+        let modules = attach_either(&mut bpf, &btf, mode, (p::MODULE_LOAD_BTF, p::MODULE_LOAD_RAW), "module_load")
+            .unwrap_or_else(|e| {
+                tracing::info!("module names will not be recorded (kernel without modules?): {e:#}");
+                "none".into()
+            });
+        hooks.entries.push(("module_load", modules));
+    }
     hooks.entries.push(("activity", attach_activity(&mut bpf, opts.activity)));
 
     let take =

@@ -216,7 +216,7 @@ fn kernel_package(series: &str) -> Result<String> {
 
 /// Boots each kernel and judges its serial log; returns (checks passed, checks failed).
 fn kernel_matrix() -> Result<(u64, u64)> {
-    apt(&["qemu-system-x86", "cpio", "busybox-static"])?;
+    apt(&["qemu-system-x86", "cpio", "busybox-static", "xz-utils"])?;
     build_deps()?;
     run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
     let work = root().join("target/kernel-matrix");
@@ -238,6 +238,11 @@ fn kernel_matrix() -> Result<(u64, u64)> {
         }
     }
     std::fs::copy(root().join("fixtures/kernel-matrix/init"), rootfs.join("init"))?;
+    // The activity trigger, static: bpf loads and TCP connects to record in the guest.
+    run(Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin/ctrail-trigger"))
+        .arg(root().join("fixtures/triggers/trigger.c")))?;
     run(Command::new("sh")
         .arg("-c")
         .arg("find . | cpio -o -H newc --quiet | gzip -1 > ../initramfs.cpio.gz")
@@ -258,6 +263,21 @@ fn kernel_matrix() -> Result<(u64, u64)> {
             .arg(format!("dpkg-deb --fsys-tarfile {} | tar -x --wildcards './boot/vmlinuz-*'", deb.display()))
             .current_dir(&work))?;
         let version = pkg.trim_start_matches("linux-image-");
+        // A real module of this kernel for the guest to load (module_load): dummy has no
+        // dependencies. It rides in a second cpio archive appended to the shared one.
+        let extra = work.join(format!("extra-{version}"));
+        let _ = std::fs::remove_dir_all(&extra);
+        std::fs::create_dir_all(extra.join("modules"))?;
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "dpkg-deb --fsys-tarfile {} | tar -x --wildcards './lib/modules/*/kernel/drivers/net/dummy.ko*' && \
+                 m=$(find lib -name 'dummy.ko*') && case $m in *.xz) xz -dc $m;; *) cat $m;; esac > modules/dummy.ko && \
+                 rm -rf lib && find modules | cpio -o -H newc --quiet | gzip -1 > ../extra-{version}.cpio.gz && \
+                 cat ../initramfs.cpio.gz ../extra-{version}.cpio.gz > ../initramfs-{version}.cpio.gz",
+                deb.display()
+            ))
+            .current_dir(&extra))?;
         let log_path = work.join(format!("serial-{version}.log"));
         let log = std::fs::File::create(&log_path)?;
         // TCG: the /dev/kvm of these machines is not hardware virtualisation. QEMU exits the
@@ -268,7 +288,7 @@ fn kernel_matrix() -> Result<(u64, u64)> {
             .arg("-kernel")
             .arg(work.join(format!("boot/vmlinuz-{version}")))
             .arg("-initrd")
-            .arg(work.join("initramfs.cpio.gz"))
+            .arg(work.join(format!("initramfs-{version}.cpio.gz")))
             .args(["-append", "console=ttyS0 panic=-1 quiet", "-nographic", "-no-reboot"])
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -4,6 +4,7 @@
 //! They need root. Outside CI a non-root run skips them with a message; in CI
 //! (CI=true) a non-root run fails, so they can never pass by not running.
 
+mod activity;
 mod containers;
 mod helpers;
 mod kernel;

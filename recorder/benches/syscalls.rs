@@ -33,11 +33,12 @@ fn unshare_loop(n: u64) -> Duration {
 /// The recorder, and its data directory (removed when the recorder is gone).
 struct Rec(Child, #[allow(dead_code)] tempfile::TempDir);
 
-fn start() -> Rec {
+fn start(extra: &[&str]) -> Rec {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder"))
         .args(["run", "--data-dir"])
         .arg(dir.path().join("data"))
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -77,18 +78,28 @@ fn main() {
     let (n_read, n_unshare) = (2_000_000u64, 200_000u64);
     let mut base = (Vec::new(), Vec::new());
     let mut with = (Vec::new(), Vec::new());
+    let mut lean = Vec::new();
     for _ in 0..3 {
         base.0.push(read_loop(n_read).as_nanos() as f64 / n_read as f64);
         base.1.push(unshare_loop(n_unshare).as_nanos() as f64 / n_unshare as f64);
-        let rec = start();
+        let rec = start(&[]);
         with.0.push(read_loop(n_read).as_nanos() as f64 / n_read as f64);
         with.1.push(unshare_loop(n_unshare).as_nanos() as f64 / n_unshare as f64);
         drop(rec);
+        // Without the activity kinds no syscall tracepoint is on: what exec/fork/exit cost alone.
+        let rec = start(&["--activity", "none"]);
+        lean.push(read_loop(n_read).as_nanos() as f64 / n_read as f64);
+        drop(rec);
     }
     let (b0, b1, w0, w1) = (median(base.0), median(base.1), median(with.0), median(with.1));
+    let l0 = median(lean);
     println!(
         "unrelated  read(/dev/zero, 1)  : {b0:7.1} ns without, {w0:7.1} ns with the recorder: ratio {:.3}",
         w0 / b0
+    );
+    println!(
+        "unrelated  read, --activity none: {b0:7.1} ns without, {l0:7.1} ns with the recorder: ratio {:.3}",
+        l0 / b0
     );
     println!(
         "recorded   unshare(0)          : {b1:7.1} ns without, {w1:7.1} ns with the recorder: ratio {:.3}",

@@ -231,6 +231,9 @@ pub fn load(opts: &Options) -> Result<Probes> {
     }
     hooks.entries.push(("activity", attach_activity(&mut bpf, opts.activity)));
 
+    // The parsed kernel BTF is large and no longer needed: free it before the ring buffer
+    // is mapped, so the two never count together in the recorder's peak memory.
+    drop(btf);
     let take =
         |bpf: &mut Ebpf, name: &str| bpf.take_map(name).ok_or_else(|| anyhow!("map {name} missing from the object"));
     let ring = RingBuf::try_from(take(&mut bpf, maps::EVENTS)?)?;

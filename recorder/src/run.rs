@@ -7,6 +7,7 @@ use std::{
 };
 
 use anyhow::{Context, Result, anyhow};
+use aya::maps::{MapData, RingBuf};
 use ctrail_common::{
     VERSION,
     store::{StoreWriter, control},
@@ -107,7 +108,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let worker = Worker::new(store, Attribution::new(host, boot), verdicts, counters, settings);
     // Bounded: if the store falls behind, the reader blocks, the kernel ring fills, and
     // the kernel counts what it drops (a stored gap) instead of memory growing unbounded.
-    let (tx, rx) = mpsc::sync_channel::<Msg>(1 << 16);
+    let (tx, rx) = mpsc::sync_channel::<Msg>(256);
     let handle = std::thread::Builder::new().name("ctrail-ingest".into()).spawn(move || worker.run(rx))?;
     let snapshot_len = running.len();
     tx.send(Msg::Snapshot(running)).map_err(|_| anyhow!("ingest thread ended early"))?;
@@ -128,18 +129,23 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .context("registering the ring buffer with tokio")?;
     let (seal_tx, mut seal_rx) = tmpsc::channel::<SealRequest>(16);
-    let send = |tx: &mpsc::SyncSender<Msg>, bytes: Vec<u8>| tx.send(Msg::Record(bytes)).is_ok();
+    // The kernel wakes this loop only once the ring is an eighth full (a wakeup per event is
+    // a context switch per exec on a busy host); the tick drains whatever is there meanwhile.
+    let mut tick = tokio::time::interval(DRAIN_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                let rb = guard.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    if !send(&tx, item.to_vec()) {
-                        return Err(anyhow!("ingest thread ended early"));
-                    }
+                if !drain(guard.get_inner_mut(), &tx) {
+                    return Err(anyhow!("ingest thread ended early"));
                 }
                 guard.clear_ready();
+            }
+            _ = tick.tick() => {
+                if !drain(ring.get_mut(), &tx) {
+                    return Err(anyhow!("ingest thread ended early"));
+                }
             }
             conn = listener.accept() => {
                 if let Ok((stream, _)) = conn {
@@ -148,10 +154,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
             }
             Some(reply) = seal_rx.recv() => {
                 // Everything the kernel has written so far goes in before the seal.
-                let rb = ring.get_mut();
-                while let Some(item) = rb.next() {
-                    let _ = send(&tx, item.to_vec());
-                }
+                drain(ring.get_mut(), &tx);
                 if tx.send(Msg::Seal(reply)).is_err() {
                     return Err(anyhow!("ingest thread ended early"));
                 }
@@ -164,10 +167,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let _ = std::fs::remove_file(&sock_path);
     // Stop the probes first, then drain what they already wrote, then commit.
     drop(bpf);
-    let rb = ring.get_mut();
-    while let Some(item) = rb.next() {
-        let _ = send(&tx, item.to_vec());
-    }
+    drain(ring.get_mut(), &tx);
     let _ = tx.send(Msg::Stop);
     drop(tx);
     let totals = handle.join().map_err(|_| anyhow!("ingest thread panicked"))?;
@@ -193,4 +193,23 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
         totals.store_failures
     );
     Ok(totals)
+}
+
+/// How often the ring is drained when the kernel did not wake the reader: the most a record
+/// waits in the ring before the ingest thread has it.
+const DRAIN_EVERY: Duration = Duration::from_millis(20);
+
+/// Records per message to the ingest thread: one channel wakeup per chunk, not per record.
+const CHUNK: usize = 1024;
+
+/// Moves everything in the ring to the ingest thread; false when that thread is gone.
+fn drain(rb: &mut RingBuf<MapData>, tx: &mpsc::SyncSender<Msg>) -> bool {
+    let mut chunk = Vec::new();
+    while let Some(item) = rb.next() {
+        chunk.push(item.to_vec());
+        if chunk.len() == CHUNK && tx.send(Msg::Records(std::mem::take(&mut chunk))).is_err() {
+            return false;
+        }
+    }
+    chunk.is_empty() || tx.send(Msg::Records(chunk)).is_ok()
 }

@@ -25,7 +25,8 @@ use crate::{
 
 pub enum Msg {
     Snapshot(Vec<Running>),
-    Record(Vec<u8>),
+    /// Ring-buffer records, in the order the kernel wrote them.
+    Records(Vec<Vec<u8>>),
     /// Commit and seal the active segment (a query wants current data); reply when done.
     Seal(tokio::sync::oneshot::Sender<Result<(), String>>),
     Stop,
@@ -326,7 +327,11 @@ impl Worker {
                 None => poll_every,
             };
             match rx.recv_timeout(wait) {
-                Ok(Msg::Record(bytes)) => self.on_record(&bytes),
+                Ok(Msg::Records(records)) => {
+                    for bytes in &records {
+                        self.on_record(bytes);
+                    }
+                }
                 Ok(Msg::Snapshot(running)) => self.on_snapshot(running),
                 Ok(Msg::Seal(reply)) => {
                     self.commit();

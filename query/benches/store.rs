@@ -113,10 +113,171 @@ fn build(dir: &Path, n: u64) {
     w.commit(&batch, T0 + SPAN).unwrap();
     w.close(T0 + SPAN).unwrap();
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    eprintln!(
         "built {} events in {secs:.1}s ({:.0} events/s through StoreWriter)",
         procs * 3,
         (procs * 3) as f64 / secs
+    );
+}
+
+/// `n` events of the same shape as the big store's (fork, exec, exit per process), from a
+/// fresh store, for the ingest measurement.
+fn synthetic(n: u64, boot: u32, containers: &[u32]) -> Vec<Event> {
+    let procs = n / 3;
+    let mut out = Vec::with_capacity(n as usize);
+    for p in 0..procs {
+        let i = p as u32;
+        let start = p * 1000;
+        let key = ProcKey::new(boot, 1000 + (i % 30_000), start + SEC);
+        let c = (!i.is_multiple_of(10)).then(|| containers[(i % CONTAINERS) as usize]);
+        let ev = |dt: u64, body: Body| Event {
+            time: T0 + start + dt,
+            boot_ns: start + dt,
+            proc: key,
+            tid: key.tgid,
+            ppid: 1,
+            parent_start: 0,
+            container: c,
+            body,
+        };
+        out.push(ev(0, Body::Fork(Fork { ns_pid: 1, comm: "sh".into(), ns: Namespaces::default(), cgroup_v2_id: 0 })));
+        out.push(ev(300, exec(key.tgid, i)));
+        out.push(ev(600, Body::Exit(Exit { status: 0 })));
+    }
+    out
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()
+}
+
+/// Ingest on one core: the store writer fed synthetic events in fsync'd batches of the
+/// recorder's default size, next to redb inserting the same encoded bytes into one table
+/// with the same batches (no indexes: the limit the store could reach).
+fn ingest() {
+    let n: u64 = std::env::var("CTRAIL_BENCH_INGEST").ok().and_then(|v| v.parse().ok()).unwrap_or(1_500_000);
+    const BATCH: usize = 1000;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let (mut w, _) = StoreWriter::open(&dir, Options::default(), T0).unwrap();
+    let boot = w
+        .add_boot(&BootInfo {
+            boot_id: "ingest".into(),
+            hostname: "bench".into(),
+            kernel: "bench".into(),
+            ctrail_version: "bench".into(),
+            wall_offset_ns: T0 as i64,
+        })
+        .unwrap();
+    let idx: Vec<u32> = (0..CONTAINERS)
+        .map(|i| {
+            w.container(Container {
+                id: container_id(i),
+                runtime: Some(Runtime::Docker),
+                name: None,
+                pod_uid: None,
+                outer_id: None,
+                cgroup: None,
+                reason: "bench".into(),
+                first_seen: T0,
+                last_seen: T0,
+                processes: 0,
+                events: 0,
+            })
+        })
+        .collect();
+    let events = synthetic(n, boot, &idx);
+    let t = Instant::now();
+    let mut batch = Batch::default();
+    for chunk in events.chunks(BATCH) {
+        batch.events.clear();
+        batch.events.extend_from_slice(chunk);
+        w.commit(&batch, chunk[0].time).unwrap();
+    }
+    let store_secs = t.elapsed().as_secs_f64();
+    w.close(T0 + SEC).unwrap();
+    let store_bytes = dir_bytes(&dir);
+
+    // The same bytes, straight into redb.
+    let cfg = bincode::config::standard();
+    let encoded: Vec<Vec<u8>> = events.iter().map(|e| bincode::serde::encode_to_vec(e, cfg).unwrap()).collect();
+    let raw_len: usize = encoded.iter().map(Vec::len).sum();
+    let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("raw");
+    let raw_path = tmp.path().join("raw.redb");
+    let db = redb::Database::create(&raw_path).unwrap();
+    let t = Instant::now();
+    for (b, chunk) in encoded.chunks(BATCH).enumerate() {
+        let tx = db.begin_write().unwrap();
+        {
+            let mut tb = tx.open_table(table).unwrap();
+            for (i, v) in chunk.iter().enumerate() {
+                tb.insert((b * BATCH + i) as u64, v.as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let raw_secs = t.elapsed().as_secs_f64();
+    drop(db);
+    let raw_bytes = std::fs::metadata(&raw_path).unwrap().len();
+
+    // The store's own table layout, written straight: what the two indexes cost.
+    let events_t: redb::TableDefinition<(u64, u64), &[u8]> = redb::TableDefinition::new("events");
+    let by_proc: redb::TableDefinition<(u32, u32, u64, u64, u64), ()> = redb::TableDefinition::new("by_proc");
+    let by_container: redb::TableDefinition<(u32, u64, u64), ()> = redb::TableDefinition::new("by_container");
+    let idx_path = tmp.path().join("indexed.redb");
+    let db = redb::Database::create(&idx_path).unwrap();
+    let t = Instant::now();
+    for (b, chunk) in encoded.chunks(BATCH).enumerate() {
+        let tx = db.begin_write().unwrap();
+        {
+            let mut ev = tx.open_table(events_t).unwrap();
+            let mut bp = tx.open_table(by_proc).unwrap();
+            let mut bc = tx.open_table(by_container).unwrap();
+            for (i, v) in chunk.iter().enumerate() {
+                let seq = (b * BATCH + i) as u64;
+                let e = &events[seq as usize];
+                ev.insert((e.time, seq), v.as_slice()).unwrap();
+                bp.insert((e.proc.boot, e.proc.tgid, e.proc.start, e.time, seq), ()).unwrap();
+                if let Some(c) = e.container {
+                    bc.insert((c, e.time, seq), ()).unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let idx_secs = t.elapsed().as_secs_f64();
+    drop(db);
+    let idx_bytes = std::fs::metadata(&idx_path).unwrap().len();
+    let n = events.len() as f64;
+    println!(
+        "### Ingest: {n} synthetic events (fork, exec, exit), fsync'd batches of {BATCH}, one core
+"
+    );
+    println!("| writer | events/s | bytes/event on disk | relative |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| redb, one table, the same encoded events (the limit) | {:.0} | {:.1} | 1.00 |",
+        n / raw_secs,
+        raw_bytes as f64 / n
+    );
+    println!(
+        "| redb, the store's three tables (events, by_proc, by_container) written straight | {:.0} | {:.1} | {:.2} |",
+        n / idx_secs,
+        idx_bytes as f64 / n,
+        raw_secs / idx_secs
+    );
+    println!(
+        "| ctrail StoreWriter (the same three tables, through the store) | {:.0} | {:.1} | {:.2} |",
+        n / store_secs,
+        store_bytes as f64 / n,
+        raw_secs / store_secs
+    );
+    println!(
+        "\nEncoded event size (bincode, before redb): {:.1} bytes on average. Targets: >= 300,000 events/s: {}; \
+         < 100 bytes/event: {}.\n",
+        raw_len as f64 / n,
+        if n / store_secs >= 300_000.0 { "met" } else { "NOT met" },
+        if (store_bytes as f64 / n) < 100.0 { "met" } else { "NOT met" }
     );
 }
 
@@ -142,6 +303,7 @@ fn rfc(ns: u64) -> String {
 }
 
 fn main() {
+    ingest();
     let n: u64 = std::env::var("CTRAIL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../target/bench-store-{n}"));
     if !dir.join(".complete").exists() {
@@ -150,20 +312,24 @@ fn main() {
         std::fs::write(dir.join(".complete"), b"").unwrap();
     }
     let d = dir.to_str().unwrap();
-    let size: u64 = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let size = dir_bytes(&dir);
     let r = StoreReader::open(&dir).unwrap();
     let total = r.event_count();
     println!(
-        "store: {total} events, {} segments, {:.1} bytes/event on disk",
+        "### Query: a store of {total} events, {CONTAINERS} containers over 24 hours ({} segments, {:.1} bytes/event)\n",
         r.segment_count(),
         size as f64 / total as f64
     );
+    println!("Medians of 5 runs. The baseline is a full scan of the same store in the same run.\n");
+    println!("| query | time | vs full scan | target |");
+    println!("| --- | --- | --- | --- |");
 
     // Baseline: a full scan of every event.
     let t = Instant::now();
     let all = r.events(0, u64::MAX, |_| true).len();
     let scan = t.elapsed();
-    println!("baseline  full scan (library)                 : {scan:>10.1?} for {all} events");
+    println!("| full scan, every event (library): {all} events | {scan:.1?} | 1x | |");
+    let vs = |d: Duration| format!("{:.0}x faster", scan.as_secs_f64() / d.as_secs_f64());
 
     let id = container_id(7);
     let hour_from = T0 + 12 * 3600 * SEC;
@@ -189,11 +355,12 @@ fn main() {
             "json",
         ])
     });
+    println!("| one container, one hour (library): {got} events | {lib:.1?} | {} | |", vs(lib));
     println!(
-        "query     one container, one hour (library)    : {lib:>10.1?} for {got} events ({:.0}x faster than the scan)",
-        scan.as_secs_f64() / lib.as_secs_f64()
+        "| the same, `ctrail events --container ID --since --until` | {cli:.1?} | {} | < 50 ms: {} |",
+        vs(cli),
+        verdict(cli, 50)
     );
-    println!("query     the same through `ctrail events`      : {cli:>10.1?}   target < 50 ms: {}", verdict(cli, 50));
 
     let at = rfc(hour_from + 1800 * SEC);
     let mut alive = 0;
@@ -203,8 +370,12 @@ fn main() {
         t.elapsed()
     });
     let cli = median(|| ctrail(&["ps", "--data-dir", d, "--container", &id[..12], "--at", &at, "--format", "json"]));
-    println!("ps --at   one container (library)             : {lib:>10.1?} ({alive} alive)");
-    println!("ps --at   through `ctrail ps`                   : {cli:>10.1?}   target < 100 ms: {}", verdict(cli, 100));
+    println!("| processes alive at a moment, one container (library): {alive} | {lib:.1?} | {} | |", vs(lib));
+    println!(
+        "| the same, `ctrail ps --container ID --at` | {cli:.1?} | {} | < 100 ms: {} |",
+        vs(cli),
+        verdict(cli, 100)
+    );
 
     let out = std::env::temp_dir().join(format!("ctrail-bench-export-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -215,7 +386,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&out);
     let rate = rows / took.as_secs_f64();
     println!(
-        "export    four hours, every container          : {took:>10.1?} for {rows} rows = {rate:.0} rows/s   target >= 500,000: {}",
+        "| `ctrail export`, four hours, every container: {rows} rows | {took:.1?} ({rate:.0} rows/s) | | >= 500,000 rows/s: {} |",
         if rate >= 500_000.0 { "met" } else { "NOT met" }
     );
 }

@@ -191,11 +191,63 @@ fn fuzz(seconds: u64) -> Result<()> {
     Ok(())
 }
 
+/// Runs one bench, echoing and returning its standard output (its progress goes to stderr).
+fn bench_output(package: &str, bench: &str) -> Result<String> {
+    eprintln!("xtask: cargo bench -p {package} --bench {bench}");
+    let out = Command::new("cargo")
+        .args(["bench", "-q", "-p", package, "--bench", bench])
+        .current_dir(root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting the {bench} bench"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{text}");
+    if !out.status.success() {
+        bail!("the {bench} bench failed ({})", out.status);
+    }
+    Ok(text)
+}
+
+fn shell(cmd: &str) -> String {
+    Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Every benchmark, each against a baseline measured in the same run, written as the
+/// markdown report BENCHMARKS.md (commit it). Installs what it compares against.
 fn bench() -> Result<()> {
-    run(Command::new("cargo").args(["bench", "-p", "ctrail-common", "--bench", "classify"]))?;
-    run(Command::new("cargo").args(["bench", "-p", "ctrail-recorder", "--bench", "syscalls"]))?;
-    // Builds a 10-million-event store once (CTRAIL_BENCH_EVENTS changes the size).
-    run(Command::new("cargo").args(["bench", "-p", "ctrail", "--bench", "store"]))
+    apt(&["auditd", "bpftrace"])?;
+    build_deps()?;
+    let started = shell("date -u +%Y-%m-%dT%H:%M:%SZ");
+    let storm = bench_output("ctrail-recorder", "exec_storm")?;
+    let syscalls = bench_output("ctrail-recorder", "syscalls")?;
+    let store = bench_output("ctrail", "store")?;
+    let classify = bench_output("ctrail-common", "classify")?;
+    let machine = format!(
+        "{} ({} CPUs), {} of memory, Linux {}, {}",
+        shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'"),
+        shell("nproc"),
+        shell("free -h | awk '/^Mem:/ {print $2}'"),
+        shell("uname -r"),
+        shell(". /etc/os-release && echo $PRETTY_NAME"),
+    );
+    let notes = std::fs::read_to_string(root().join("docs/benchmark-notes.md")).unwrap_or_default();
+    let report = format!(
+        "# Benchmarks\n\nProduced by `cargo xtask bench` (as root) on {started}, commit `{}`.\n\n\
+         Machine: {machine}.\n\n\
+         Every number is measured in the same run as its baseline, rounds interleaved where \
+         they compare tracers; these machines are noisy, so read ratios rather than absolutes.\n\n\
+         {notes}\n## Exec storms: overhead, loss, CPU and memory\n\n{storm}\n\
+         ## System call overhead\n\n```\n{syscalls}```\n\n## Store: ingest and queries\n\n{store}\n\
+         ## Classifier\n\n```\n{classify}```\n",
+        shell("git rev-parse --short HEAD"),
+    );
+    std::fs::write(root().join("BENCHMARKS.md"), report)?;
+    eprintln!("xtask: wrote {}", root().join("BENCHMARKS.md").display());
+    Ok(())
 }
 
 /// The newest Debian cloud kernel package of a series, resolved now (old ABIs leave the mirror).

@@ -143,12 +143,29 @@ struct Auditd {
     log: PathBuf,
     pid: Option<u32>,
 }
+
+impl Auditd {
+    /// The log and its rotated generations (`audit.log.1`, ...).
+    fn logs(&self) -> Vec<PathBuf> {
+        let (Some(dir), Some(name)) = (self.log.parent(), self.log.file_name()) else { return Vec::new() };
+        let name = name.to_string_lossy().to_string();
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&name)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
 impl Tracer for Auditd {
     fn name(&self) -> &'static str {
         "auditd (execve rule)"
     }
     fn start(&mut self) {
-        let _ = std::fs::remove_file(&self.log);
+        for f in self.logs() {
+            let _ = std::fs::remove_file(f);
+        }
         // Debian's default rules raise the backlog to 8192; without it the kernel drops at 64.
         let st = Command::new("auditd").args(["-c", "/etc/audit"]).status().expect("start auditd");
         assert!(st.success(), "auditd did not start");
@@ -182,12 +199,18 @@ impl Tracer for Auditd {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        // auditd rotates its log at max_log_file (8 MB by default): count every file.
         let needle = format!("exe=\"{}\"", exe.display());
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("type=SYSCALL") && l.contains(&needle))
-            .count() as u64
+        self.logs()
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.starts_with("type=SYSCALL") && l.contains(&needle))
+                    .count() as u64
+            })
+            .sum()
     }
     fn pid(&self) -> Option<u32> {
         self.pid

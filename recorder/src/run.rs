@@ -108,7 +108,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let worker = Worker::new(store, Attribution::new(host, boot), verdicts, counters, settings);
     // Bounded: if the store falls behind, the reader blocks, the kernel ring fills, and
     // the kernel counts what it drops (a stored gap) instead of memory growing unbounded.
-    let (tx, rx) = mpsc::sync_channel::<Msg>(256);
+    let (tx, rx) = mpsc::sync_channel::<Msg>(32);
     let handle = std::thread::Builder::new().name("ctrail-ingest".into()).spawn(move || worker.run(rx))?;
     let snapshot_len = running.len();
     tx.send(Msg::Snapshot(running)).map_err(|_| anyhow!("ingest thread ended early"))?;

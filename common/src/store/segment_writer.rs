@@ -23,6 +23,8 @@ pub(super) struct SegmentWriter {
     pub created: u64,
 }
 
+const WRITER_CACHE_BYTES: usize = 4 << 20;
+
 fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
@@ -40,7 +42,9 @@ fn open_db(path: &Path) -> Result<Database, StoreError> {
         .mode(0o600)
         .open(path)
         .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
-    Database::create(path).map_err(|e| match e {
+    // redb caches pages up to its cache size (1 GiB by default) and a segment only grows:
+    // the recorder's memory would grow with it. Commits are appends; a small cache suffices.
+    Database::builder().set_cache_size(WRITER_CACHE_BYTES).create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
         redb::DatabaseError::Storage(redb::StorageError::Io(source))
             if source.kind() != std::io::ErrorKind::InvalidData =>

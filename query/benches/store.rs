@@ -156,7 +156,8 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// with the same batches (no indexes: the limit the store could reach).
 fn ingest() {
     let n: u64 = std::env::var("CTRAIL_BENCH_INGEST").ok().and_then(|v| v.parse().ok()).unwrap_or(1_500_000);
-    const BATCH: usize = 1000;
+    // The recorder's default batch (`--batch-events`); CTRAIL_BENCH_BATCH to try others.
+    let per_batch: usize = std::env::var("CTRAIL_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     let (mut w, _) = StoreWriter::open(&dir, Options::default(), T0).unwrap();
@@ -189,7 +190,7 @@ fn ingest() {
     let events = synthetic(n, boot, &idx);
     let t = Instant::now();
     let mut batch = Batch::default();
-    for chunk in events.chunks(BATCH) {
+    for chunk in events.chunks(per_batch) {
         batch.events.clear();
         batch.events.extend_from_slice(chunk);
         w.commit(&batch, chunk[0].time).unwrap();
@@ -206,12 +207,12 @@ fn ingest() {
     let raw_path = tmp.path().join("raw.redb");
     let db = redb::Database::create(&raw_path).unwrap();
     let t = Instant::now();
-    for (b, chunk) in encoded.chunks(BATCH).enumerate() {
+    for (b, chunk) in encoded.chunks(per_batch).enumerate() {
         let tx = db.begin_write().unwrap();
         {
             let mut tb = tx.open_table(table).unwrap();
             for (i, v) in chunk.iter().enumerate() {
-                tb.insert((b * BATCH + i) as u64, v.as_slice()).unwrap();
+                tb.insert((b * per_batch + i) as u64, v.as_slice()).unwrap();
             }
         }
         tx.commit().unwrap();
@@ -227,14 +228,14 @@ fn ingest() {
     let idx_path = tmp.path().join("indexed.redb");
     let db = redb::Database::create(&idx_path).unwrap();
     let t = Instant::now();
-    for (b, chunk) in encoded.chunks(BATCH).enumerate() {
+    for (b, chunk) in encoded.chunks(per_batch).enumerate() {
         let tx = db.begin_write().unwrap();
         {
             let mut ev = tx.open_table(events_t).unwrap();
             let mut bp = tx.open_table(by_proc).unwrap();
             let mut bc = tx.open_table(by_container).unwrap();
             for (i, v) in chunk.iter().enumerate() {
-                let seq = (b * BATCH + i) as u64;
+                let seq = (b * per_batch + i) as u64;
                 let e = &events[seq as usize];
                 ev.insert((e.time, seq), v.as_slice()).unwrap();
                 bp.insert((e.proc.boot, e.proc.tgid, e.proc.start, e.time, seq), ()).unwrap();
@@ -250,7 +251,7 @@ fn ingest() {
     let idx_bytes = std::fs::metadata(&idx_path).unwrap().len();
     let n = events.len() as f64;
     println!(
-        "### Ingest: {n} synthetic events (fork, exec, exit), fsync'd batches of {BATCH}, one core
+        "### Ingest: {n} synthetic events (fork, exec, exit), fsync'd batches of {per_batch}, one core
 "
     );
     println!("| writer | events/s | bytes/event on disk | relative |");
@@ -362,13 +363,19 @@ fn main() {
         verdict(cli, 50)
     );
 
-    let at = rfc(hour_from + 1800 * SEC);
+    // A moment just after one of container 7's processes exec'd (see `build`), so the answer
+    // is not empty: processes of one container start every few seconds and live about one.
+    let step = SPAN / (n / 3).max(1);
+    let p = (hour_from + 1800 * SEC - T0) / step / u64::from(CONTAINERS) * u64::from(CONTAINERS) + 7;
+    let moment = T0 + p * step + step / 3 + step / 10;
+    let at = rfc(moment);
     let mut alive = 0;
     let lib = median(|| {
         let t = Instant::now();
-        alive = r.alive_at(hour_from + 1800 * SEC, Some(&id)).len();
+        alive = r.alive_at(moment, Some(&id)).len();
         t.elapsed()
     });
+    assert!(alive > 0, "the ps moment should find container 7's process alive");
     let cli = median(|| ctrail(&["ps", "--data-dir", d, "--container", &id[..12], "--at", &at, "--format", "json"]));
     println!("| processes alive at a moment, one container (library): {alive} | {lib:.1?} | {} | |", vs(lib));
     println!(

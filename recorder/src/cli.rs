@@ -62,7 +62,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 16384, value_parser = parse_ring_kib)]
     pub ring_kib: u32,
     /// Commit a batch at this many events ...
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 10_000)]
     pub batch_events: usize,
     /// ... or when its oldest event is this many milliseconds old.
     #[arg(long, default_value_t = 100)]

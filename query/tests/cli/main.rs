@@ -1,6 +1,7 @@
 //! The `ctrail` binary as a user runs it: arguments in, stdout, stderr and exit code out.
 
 mod classify;
+mod compat;
 mod events;
 mod helpers;
 mod live;

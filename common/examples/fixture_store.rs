@@ -4,8 +4,8 @@
 //!
 //! `cargo run -p ctrail-common --example fixture_store -- DIR`
 //!
-//! The lines between `BEGIN since` and `END since` markers are kinds added later; they are
-//! cut out when this file is built at an older commit.
+//! The lines between the `// BEGIN since` and `// END since` comment lines are kinds added
+//! later; `fixtures/stores/make.sh --strip-since` cuts them out to build this at an older commit.
 
 use std::path::PathBuf;
 

@@ -914,15 +914,43 @@ int BPF_PROG(ct_sys_enter_raw, struct pt_regs *regs, long nr)
 	return stash(op, args);
 }
 
+/* The syscall number a task entered with (what op_of dispatches on). */
+struct pt_regs___ct_arm64 {
+	__s32 syscallno;
+} __attribute__((preserve_access_index));
+
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ((struct pt_regs___ct_arm64 *)regs, syscallno);
+#else
+	return -1;
+#endif
+}
+
 SEC("raw_tp/sys_exit")
 int BPF_PROG(ct_sys_exit_raw, struct pt_regs *regs, long ret)
 {
 	/* A thread is in one syscall at a time: a pending entry is this syscall's. */
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending *p = bpf_map_lookup_elem(&CT_PENDING, &tid);
-	if (!p)
+	if (p)
+		return emit_activity(ret, p->op);
+	/* No entry: refused by seccomp before sys_enter ran (see sys_exit). Failures only, so
+	 * the common successful syscall pays nothing more than the lookup above. */
+	if (ret >= 0)
 		return 0;
-	return emit_activity(ret, p->op);
+	__u32 op = op_of(syscall_nr(regs));
+	if (!op)
+		return 0;
+	__u64 args[6] = {
+		PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs),
+		PT_REGS_PARM4_CORE_SYSCALL(regs), PT_REGS_PARM5_CORE_SYSCALL(regs), 0,
+	};
+	stash(op, args);
+	return emit_activity(ret, op);
 }
 
 SYSCALL_PAIR(mount, CT_OP_MOUNT, 5)

@@ -173,16 +173,19 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let totals = handle.join().map_err(|_| anyhow!("ingest thread panicked"))?;
     let k = totals.kernel;
     tracing::info!(
-        "stopped: kernel emitted exec={} fork={} exit={} cgroup_move={}, lost exec={} fork={} exit={} cgroup_move={}, \
-         filtered={}; received exec={} fork={} exit={} cgroup_move={}; snapshot={}; stored={} events; store failures={}",
+        "stopped: kernel emitted exec={} fork={} exit={} cgroup_move={} activity={}, lost exec={} fork={} exit={} \
+         cgroup_move={} activity={}, filtered={}; received exec={} fork={} exit={} cgroup_move={}; snapshot={}; \
+         stored={} events; store failures={}",
         k[0],
         k[1],
         k[2],
         k[8],
+        k[10],
         k[3],
         k[4],
         k[5],
         k[9],
+        k[11],
         k[6],
         totals.received[0],
         totals.received[1],

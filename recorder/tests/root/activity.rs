@@ -95,6 +95,9 @@ fn check(s: &Stored, marker: &str, said: &Said, container: Option<&str>) -> Vec<
                 ("mount", Action::Mount { source, target, fstype, .. }) => {
                     source == "ctrail-trigger-src" && *target == d[0] && fstype == "tmpfs"
                 }
+                ("seccomp-mount", Action::Mount { source, target, .. }) => {
+                    source == "ctrail-seccomp-src" && *target == d[0]
+                }
                 ("umount", Action::Umount { target, .. }) => *target == d[0],
                 ("chroot", Action::Chroot { path }) => path == "/",
                 ("pivot_root", Action::PivotRoot { new_root, put_old }) => *new_root == d[0] && *put_old == d[1],
@@ -180,6 +183,26 @@ fn every_kind_on_the_host_is_stored_as_the_kernel_answered() {
     let said: Said = said.into_iter().filter(|(k, _, _)| k != "init_module" || has_syscall("init_module")).collect();
     let failures = check(&s, &m, &said, None);
     assert!(failures.is_empty(), "{}\nlog:\n{log}", failures.join("\n"));
+}
+
+#[test]
+fn seccomp_refused_calls_are_recorded_with_either_attachment() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let t = trigger();
+    // A seccomp filter refuses the mount before the kernel's entry tracepoint runs: only the
+    // exit sees it, through per-syscall tracepoints and through the raw fallback alike.
+    for attach in [&[][..], &["--attach", "raw-tp"][..]] {
+        let rec = Recorder::start(attach);
+        let m = marker("trigger-seccomp");
+        let said = run_trigger(Command::new(t).args([m.as_str(), "seccomp"]));
+        let (s, log) = rec.stop();
+        assert_eq!(said.first().map(|(k, r, _)| (k.as_str(), *r)), Some(("seccomp-mount", -1)), "{said:?}");
+        let failures = check(&s, &m, &said, None);
+        assert!(failures.is_empty(), "{attach:?}: {}\nlog:\n{log}", failures.join("\n"));
+    }
 }
 
 fn ctl() -> PathBuf {
@@ -352,4 +375,16 @@ fn every_kind_inside_real_docker_containers_and_through_nsenter() {
     let bpf_row = rows.clone().find(|r| r.contains("bpf_load")).expect("a bpf_load row");
     assert_eq!(bpf_row.split(',').nth(col("name")), Some("ctrail_trig"), "{bpf_row}");
     assert!(rows.any(|r| r.split(',').nth(col("remote_address")) == Some("127.0.0.1")), "{csv}");
+
+    // A case export carries the same columns.
+    let case = tempfile::tempdir().unwrap();
+    let out = case.path().join("case");
+    let (code, _) = ctrail(&data, &["export", "--container", &priv_id[..12], "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "ctrail export");
+    let exported = std::fs::read_to_string(out.join("events.csv")).unwrap();
+    let mut lines = exported.lines();
+    assert_eq!(lines.next().map(|h| h.split(',').collect::<Vec<_>>()), Some(header.clone()), "same header");
+    for kind in ["mount", "bpf_load", "connect", "accept", "ptrace", "cred_change"] {
+        assert!(lines.clone().any(|r| r.split(',').nth(col("type")) == Some(kind)), "{kind} missing from the export");
+    }
 }

@@ -266,9 +266,21 @@ fn kernel_package(series: &str) -> Result<String> {
     names.pop().with_context(|| format!("no Debian cloud kernel package for {series}"))
 }
 
+/// Turns `runc spec`'s default into the guest's module-loading container.
+const RUNC_SPEC_EDIT: &str = r#"
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/busybox", "insmod", "/modules/dummy.ko"]
+for k in ("bounding", "effective", "permitted"):
+    c["process"]["capabilities"][k].append("CAP_SYS_MODULE")
+c["mounts"].append({"destination": "/modules", "type": "bind", "source": "/modules", "options": ["rbind", "ro"]})
+json.dump(c, open(p, "w"), indent=1)
+"#;
+
 /// Boots each kernel and judges its serial log; returns (checks passed, checks failed).
 fn kernel_matrix() -> Result<(u64, u64)> {
-    apt(&["qemu-system-x86", "cpio", "busybox-static", "xz-utils"])?;
+    apt(&["qemu-system-x86", "cpio", "busybox-static", "xz-utils", "runc"])?;
     build_deps()?;
     run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
     let work = root().join("target/kernel-matrix");
@@ -278,17 +290,26 @@ fn kernel_matrix() -> Result<(u64, u64)> {
         std::fs::create_dir_all(rootfs.join(d))?;
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
-    for bin in ["ctrail-recorder", "ctrail"] {
-        let path = root().join("target/release").join(bin);
-        std::fs::copy(&path, rootfs.join("bin").join(bin))?;
+    // runc: a real container runtime in the guest, to load a module from inside a container.
+    let runc = PathBuf::from(shell("command -v runc"));
+    let bins = [root().join("target/release/ctrail-recorder"), root().join("target/release/ctrail"), runc];
+    for path in &bins {
+        std::fs::copy(path, rootfs.join("bin").join(path.file_name().expect("binary name")))?;
         // The binaries are dynamic: take their shared libraries along.
-        let ldd = Command::new("ldd").arg(&path).output()?;
+        let ldd = Command::new("ldd").arg(path).output()?;
         for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
             let dest =
                 if lib.starts_with("/lib64") { rootfs.join("lib64") } else { rootfs.join("lib/x86_64-linux-gnu") };
             std::fs::copy(lib, dest.join(Path::new(lib).file_name().expect("library name")))?;
         }
     }
+    // Its bundle: busybox, the kernel's modules bound in read-only, CAP_SYS_MODULE granted.
+    let bundle = rootfs.join("bundle");
+    std::fs::create_dir_all(bundle.join("rootfs/bin"))?;
+    std::fs::create_dir_all(bundle.join("rootfs/modules"))?;
+    std::fs::copy("/bin/busybox", bundle.join("rootfs/bin/busybox"))?;
+    run(Command::new("runc").arg("spec").current_dir(&bundle))?;
+    run(Command::new("python3").arg("-c").arg(RUNC_SPEC_EDIT).arg(bundle.join("config.json")))?;
     std::fs::copy(root().join("fixtures/kernel-matrix/init"), rootfs.join("init"))?;
     // The activity trigger, static: bpf loads and TCP connects to record in the guest.
     run(Command::new("cc")
@@ -333,10 +354,13 @@ fn kernel_matrix() -> Result<(u64, u64)> {
         let log_path = work.join(format!("serial-{version}.log"));
         let log = std::fs::File::create(&log_path)?;
         // TCG: the /dev/kvm of these machines is not hardware virtualisation. QEMU exits the
-        // same way on power-off and on panic, so the serial log is the verdict.
+        // same way on power-off and on panic, so the serial log is the verdict. One vCPU:
+        // with two, TCG now and then lets a CPU run into the int3 of a kernel text patch in
+        // progress (static keys flip when runc creates the first memory cgroup) and the
+        // guest panics in kmem_cache_alloc, nothing to do with what is tested.
         let _ = Command::new("timeout")
             .arg("600")
-            .args(["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2", "-nic", "none"])
+            .args(["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "1", "-nic", "none"])
             .arg("-kernel")
             .arg(work.join(format!("boot/vmlinuz-{version}")))
             .arg("-initrd")

@@ -86,27 +86,9 @@ fn build(dir: &Path, n: u64) {
     let step = SPAN / procs.max(1);
     let mut batch = Batch::default();
     for p in 0..procs {
-        let i = p as u32;
-        let start = p * step;
-        let key = ProcKey::new(boot, 1000 + (i % 30_000), start + SEC);
-        let c = (!i.is_multiple_of(10)).then(|| idx[(i % CONTAINERS) as usize]);
-        let ev = |dt: u64, body: Body| Event {
-            time: T0 + start + dt,
-            boot_ns: start + dt,
-            proc: key,
-            tid: key.tgid,
-            ppid: 1,
-            parent_start: 0,
-            container: c,
-            body,
-        };
-        batch
-            .events
-            .push(ev(0, Body::Fork(Fork { ns_pid: 1, comm: "sh".into(), ns: Namespaces::default(), cgroup_v2_id: 0 })));
-        batch.events.push(ev(step / 3, exec(key.tgid, i)));
-        batch.events.push(ev(step / 3 * 2 + SEC, Body::Exit(Exit { status: 0 })));
+        batch.events.extend(process(p, p * step, [0, step / 3, step / 3 * 2 + SEC], boot, &idx));
         if batch.events.len() >= 30_000 {
-            w.commit(&batch, T0 + start).unwrap();
+            w.commit(&batch, T0 + p * step).unwrap();
             batch.events.clear();
         }
     }
@@ -120,31 +102,32 @@ fn build(dir: &Path, n: u64) {
     );
 }
 
-/// `n` events of the same shape as the big store's (fork, exec, exit per process), from a
-/// fresh store, for the ingest measurement.
+/// Process `p` of a generated store: its fork, exec and exit, `at` ns after `start` each.
+/// Nine in ten run in one of the containers (`containers`, by store index), round robin.
+fn process(p: u64, start: u64, at: [u64; 3], boot: u32, containers: &[u32]) -> [Event; 3] {
+    let i = p as u32;
+    let key = ProcKey::new(boot, 1000 + (i % 30_000), start + SEC);
+    let c = (!i.is_multiple_of(10)).then(|| containers[(i % CONTAINERS) as usize]);
+    let ev = |dt: u64, body: Body| Event {
+        time: T0 + start + dt,
+        boot_ns: start + dt,
+        proc: key,
+        tid: key.tgid,
+        ppid: 1,
+        parent_start: 0,
+        container: c,
+        body,
+    };
+    [
+        ev(at[0], Body::Fork(Fork { ns_pid: 1, comm: "sh".into(), ns: Namespaces::default(), cgroup_v2_id: 0 })),
+        ev(at[1], exec(key.tgid, i)),
+        ev(at[2], Body::Exit(Exit { status: 0 })),
+    ]
+}
+
+/// `n` events of the same shape as the big store's, 1 µs per process, for the ingest measurement.
 fn synthetic(n: u64, boot: u32, containers: &[u32]) -> Vec<Event> {
-    let procs = n / 3;
-    let mut out = Vec::with_capacity(n as usize);
-    for p in 0..procs {
-        let i = p as u32;
-        let start = p * 1000;
-        let key = ProcKey::new(boot, 1000 + (i % 30_000), start + SEC);
-        let c = (!i.is_multiple_of(10)).then(|| containers[(i % CONTAINERS) as usize]);
-        let ev = |dt: u64, body: Body| Event {
-            time: T0 + start + dt,
-            boot_ns: start + dt,
-            proc: key,
-            tid: key.tgid,
-            ppid: 1,
-            parent_start: 0,
-            container: c,
-            body,
-        };
-        out.push(ev(0, Body::Fork(Fork { ns_pid: 1, comm: "sh".into(), ns: Namespaces::default(), cgroup_v2_id: 0 })));
-        out.push(ev(300, exec(key.tgid, i)));
-        out.push(ev(600, Body::Exit(Exit { status: 0 })));
-    }
-    out
+    (0..n / 3).flat_map(|p| process(p, p * 1000, [0, 300, 600], boot, containers)).collect()
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

@@ -811,15 +811,15 @@ int BPF_PROG(ct_module_load_raw, struct module *mod)
 	return on_module_load(mod);
 }
 
-/* The syscall's arguments from the task's saved user registers. */
-static __always_inline void args_from_regs(__u64 *args)
+/* A syscall's arguments from the user registers saved at its entry. */
+static __always_inline void regs_args(struct pt_regs *regs, __u64 *args)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
 	args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 	args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	args[5] = 0;
 }
 
 static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 op)
@@ -829,8 +829,8 @@ static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 op)
 	 * evidence, so build its entry here from the saved registers (its creds did not change). */
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	if (ctx->ret < 0 && !bpf_map_lookup_elem(&CT_PENDING, &tid)) {
-		__u64 args[6] = {};
-		args_from_regs(args);
+		__u64 args[6];
+		regs_args((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), args);
 		stash(op, args);
 	}
 	return emit_activity(ctx->ret, op);
@@ -907,10 +907,8 @@ int BPF_PROG(ct_sys_enter_raw, struct pt_regs *regs, long nr)
 	__u32 op = op_of(nr);
 	if (!op)
 		return 0;
-	__u64 args[6] = {
-		PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs),
-		PT_REGS_PARM4_CORE_SYSCALL(regs), PT_REGS_PARM5_CORE_SYSCALL(regs), 0,
-	};
+	__u64 args[6];
+	regs_args(regs, args);
 	return stash(op, args);
 }
 
@@ -945,10 +943,8 @@ int BPF_PROG(ct_sys_exit_raw, struct pt_regs *regs, long ret)
 	__u32 op = op_of(syscall_nr(regs));
 	if (!op)
 		return 0;
-	__u64 args[6] = {
-		PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs),
-		PT_REGS_PARM4_CORE_SYSCALL(regs), PT_REGS_PARM5_CORE_SYSCALL(regs), 0,
-	};
+	__u64 args[6];
+	regs_args(regs, args);
 	stash(op, args);
 	return emit_activity(ret, op);
 }

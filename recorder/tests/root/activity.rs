@@ -205,10 +205,6 @@ fn seccomp_refused_calls_are_recorded_with_either_attachment() {
     }
 }
 
-fn ctl() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/containers/ctl.sh")
-}
-
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("bash").arg(ctl()).arg("docker").args(args).stdin(Stdio::null()).output().expect("run ctl.sh docker")
 }
@@ -244,19 +240,17 @@ fn privileged(args: &[&str]) -> String {
     docker_ok(&near)
 }
 
-/// Removes the test's containers and stops the harness when the test ends, pass or fail.
-struct Cleanup;
-impl Drop for Cleanup {
+/// Removes the test's own container when the test ends, pass or fail (before `Down`).
+struct RemovePrivileged;
+impl Drop for RemovePrivileged {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", "ctrail-trigger-priv"]);
-        let _ = Command::new("bash").arg(ctl()).arg("down").status();
     }
 }
 
 /// `ctrail ARGS --data-dir DATA`: exit code and stdout.
 fn ctrail(data: &Path, args: &[&str]) -> (i32, String) {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_ctrail-recorder")).with_file_name("ctrail");
-    let o = Command::new(bin).args(args).arg("--data-dir").arg(data).output().expect("run ctrail");
+    let o = Command::new(ctrail_bin()).args(args).arg("--data-dir").arg(data).output().expect("run ctrail");
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
@@ -267,7 +261,9 @@ fn every_kind_inside_real_docker_containers_and_through_nsenter() {
     }
     let _g = serial();
     let t = trigger().display().to_string();
-    let _c = Cleanup;
+    // Dropped in reverse order: the container goes first, then the harness.
+    let _down = Down;
+    let _c = RemovePrivileged;
     let _ = docker(&["rm", "-f", "ctrail-trigger-priv"]);
     let image = "ctrail-e2e/busybox:latest";
     let vol = format!("{t}:/ctrail-trigger:ro");

@@ -16,10 +16,6 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn ctl() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/containers/ctl.sh")
-}
-
 fn ctl_run(args: &[&str]) -> String {
     let out = Command::new("bash").arg(ctl()).args(args).stdin(Stdio::null()).output().expect("run ctl.sh");
     assert!(
@@ -30,21 +26,6 @@ fn ctl_run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Stops every container when the test ends, pass or fail.
-struct Down;
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = Command::new("bash").arg(ctl()).arg("down").status();
-    }
-}
-
-/// The `ctrail` binary, built beside the recorder by the workspace's tests.
-fn ctrail_bin() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_BIN_EXE_ctrail-recorder")).with_file_name("ctrail");
-    assert!(p.exists(), "{} is not built: run the workspace's tests (cargo test --workspace)", p.display());
-    p
 }
 
 /// `ctrail ARGS --data-dir DATA --format json`: exit code and the JSON lines.

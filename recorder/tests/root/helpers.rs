@@ -205,3 +205,23 @@ pub use ctrail_fixtures::cgroup::FakeCgroup;
 pub fn run(cmd: &mut Command) -> std::process::ExitStatus {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("spawn workload")
 }
+
+/// `fixtures/containers/ctl.sh`, the real-container harness.
+pub fn ctl() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/containers/ctl.sh")
+}
+
+/// Stops every container of the harness when the test ends, pass or fail.
+pub struct Down;
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(ctl()).arg("down").status();
+    }
+}
+
+/// The `ctrail` binary, built beside the recorder by the workspace's tests.
+pub fn ctrail_bin() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_BIN_EXE_ctrail-recorder")).with_file_name("ctrail");
+    assert!(p.exists(), "{} is not built: run the workspace's tests (cargo test --workspace)", p.display());
+    p
+}

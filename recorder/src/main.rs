@@ -6,6 +6,7 @@ mod cli;
 mod decode;
 mod host;
 mod loader;
+mod names;
 mod preflight;
 mod run;
 mod snapshot;

@@ -13,7 +13,7 @@ use std::{
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
 use ctrail_common::{
-    record::{Action, Body, ContainerLife, Event, EventKind, Gap, GapReason, ProcKey},
+    record::{Action, Body, Container, ContainerLife, Event, EventKind, Gap, GapReason, ProcKey},
     store::{Batch, StoreWriter},
     wire::{self, CgKey, counter},
 };
@@ -22,6 +22,7 @@ use crate::{
     attribution::Attribution,
     decode::{self, Decoded},
     loader::read_counters,
+    names::Names,
     snapshot::Running,
 };
 
@@ -77,6 +78,13 @@ pub struct Worker {
     /// once the store accepts writes again.
     unstored: Option<Gap>,
     failing: bool,
+    names: Names,
+}
+
+/// A container's index in the store, its name looked up on first sight.
+fn register(store: &mut StoreWriter, names: &mut Names, mut c: Container) -> u32 {
+    names.fill(&mut c);
+    store.container(c)
 }
 
 impl Worker {
@@ -101,6 +109,7 @@ impl Worker {
             last_poll_boot_ns,
             unstored: None,
             failing: false,
+            names: Names::default(),
         }
     }
 
@@ -132,8 +141,9 @@ impl Worker {
             let key = ProcKey::from_ticks(boot, r.tgid, r.start_ticks);
             let parent = ProcKey::from_ticks(boot, r.ppid, r.parent_start_ticks);
             let time = self.wall(key.start);
-            let store = &mut self.store;
-            let (container, _) = self.attribution.on_exec(key, r.ppid, &r.exec, time, &mut |c| store.container(c));
+            let (store, names) = (&mut self.store, &mut self.names);
+            let (container, _) =
+                self.attribution.on_exec(key, r.ppid, &r.exec, time, &mut |c| register(store, names, c));
             self.totals.snapshot += 1;
             self.push(Event {
                 time,
@@ -166,9 +176,9 @@ impl Worker {
         let (body, container) = match decoded {
             Decoded::Exec(h, exec) => {
                 self.totals.received[0] += 1;
-                let store = &mut self.store;
+                let (store, names) = (&mut self.store, &mut self.names);
                 let (container, writeback) =
-                    self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| store.container(c));
+                    self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| register(store, names, c));
                 if let Some(w) = writeback {
                     let v = if w.container { wire::VERDICT_CONTAINER } else { wire::VERDICT_HOST };
                     if let Err(e) = self.verdicts.insert(w.key, v, 0) {
@@ -184,10 +194,10 @@ impl Worker {
             }
             Decoded::CgroupMove(_, mv) => {
                 self.totals.received[3] += 1;
-                let store = &mut self.store;
+                let (store, names) = (&mut self.store, &mut self.names);
                 let v2 = mv.hierarchy.is_none();
                 let container =
-                    self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| store.container(c));
+                    self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| register(store, names, c));
                 (Body::CgroupMove(mv), container)
             }
             Decoded::Activity(_, mut a) => {
@@ -204,9 +214,9 @@ impl Worker {
             }
             Decoded::CgroupDir { created, v2, path, .. } => {
                 self.totals.received[3] += 1;
-                let store = &mut self.store;
+                let (store, names) = (&mut self.store, &mut self.names);
                 let Some(container) =
-                    self.attribution.on_cgroup_dir(created, v2, &path, time, &mut |c| store.container(c))
+                    self.attribution.on_cgroup_dir(created, v2, &path, time, &mut |c| register(store, names, c))
                 else {
                     return;
                 };

@@ -157,6 +157,11 @@ fn every_runtime_is_recorded_and_replayed() {
         let exit3 = entry
             .is_some_and(|x| once.iter().any(|e| e["type"] == "exit" && e["pid"] == x["pid"] && e["exit_code"] == 3));
         row.expect(exit3, || "the short-lived entrypoint's exit code 3".into());
+        // 5. docker's own name for the container (`docker run --name ctrail-docker`)
+        if rt == "docker" {
+            let name = containers.iter().find(|c| c["container_id"] == id.as_str()).map(|c| c["name"].clone());
+            row.expect(name == Some("ctrail-docker".into()), || format!("docker's name for it, got {name:?}"));
+        }
         rows.push(row);
     }
     let (gap_code, gaps) = ctrail(&data, &["events", "--type", "gap"]);

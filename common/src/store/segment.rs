@@ -46,6 +46,13 @@ pub fn active_name(seq: u64) -> String {
     format!("{seq:010}.active.redb")
 }
 
+/// The next active segment while it is being prepared: not a `.redb` name, so neither
+/// readers nor the recorder's start-up take it for a segment; renamed to [`active_name`]
+/// once the segment before it is sealed, so there is never more than one active segment.
+pub fn preparing_name(seq: u64) -> String {
+    format!("{seq:010}.active.preparing")
+}
+
 pub fn sealed_name(seq: u64, first: u64, last: u64) -> String {
     format!("{seq:010}-{first}-{last}.redb")
 }

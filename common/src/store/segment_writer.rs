@@ -56,9 +56,16 @@ fn open_db(path: &Path) -> Result<Database, StoreError> {
 }
 
 impl SegmentWriter {
-    /// A new, empty active segment.
+    /// A new, empty segment, under its preparing name until [`Self::activate`].
     pub fn create(dir: &Path, seq: u64, now: u64) -> Result<Self, StoreError> {
-        let path = dir.join(segment::active_name(seq));
+        let path = dir.join(segment::preparing_name(seq));
+        // A leftover of a crash between preparing and activating holds no events; redb
+        // would open it as it is, checkpoint and all, so it goes first.
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StoreError::Io { path, source }),
+        }
         let db = open_db(&path)?;
         let tx = db.begin_write().map_err(db_err)?;
         {
@@ -79,6 +86,14 @@ impl SegmentWriter {
         }
         tx.commit().map_err(db_err)?;
         Ok(SegmentWriter { db: Some(db), path, seq, next: 0, first: 0, last: 0, events: 0, created: now })
+    }
+
+    /// Gives a created segment its active name: the one the recorder writes from now on.
+    pub fn activate(&mut self) -> Result<(), StoreError> {
+        let active = self.path.with_file_name(segment::active_name(self.seq));
+        fs::rename(&self.path, &active).map_err(|source| StoreError::Io { path: self.path.clone(), source })?;
+        self.path = active;
+        Ok(())
     }
 
     /// Reopens an active segment left behind by a recorder that did not stop (crash,

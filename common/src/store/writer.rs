@@ -127,7 +127,8 @@ impl StoreWriter {
             }
         }
         let crashed = !report.recovered.is_empty() || !report.set_aside.is_empty();
-        let active = SegmentWriter::create(dir, next_seq, now)?;
+        let mut active = SegmentWriter::create(dir, next_seq, now)?;
+        active.activate()?;
         let mut w = StoreWriter {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -294,10 +295,15 @@ impl StoreWriter {
         let needed: HashSet<u32> = self.live.values().filter_map(|e| e.container).collect();
         let containers: Vec<(u32, &Container)> = needed.iter().map(|&i| (i, &self.containers[i as usize])).collect();
         next.write_start(&self.boots, &containers, &mut self.live.values())?;
+        // Seal first, then activate: on disk there is never more than one active segment.
         let old = std::mem::replace(&mut self.active, next);
         self.active_gaps = 0;
         self.dirty.clear();
-        let sealed = old.seal()?;
+        let sealed = old.seal();
+        // Even when sealing failed: the events that follow must go to a file that a restart
+        // recovers (an unsealed old segment is recovered too, as after a crash).
+        self.active.activate()?;
+        let sealed = sealed?;
         self.apply_retention(now);
         Ok(sealed)
     }
@@ -349,5 +355,65 @@ impl StoreWriter {
         drop(me);
         let _ = fs::remove_file(&path);
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Exit, ProcKey};
+
+    fn exit_at(time: u64) -> Event {
+        let proc = ProcKey::new(1, 42, 1_000_000_000);
+        Event {
+            time,
+            boot_ns: time,
+            proc,
+            tid: 42,
+            ppid: 1,
+            parent_start: 0,
+            container: None,
+            body: Body::Exit(Exit { status: 0 }),
+        }
+    }
+
+    fn actives(dir: &Path) -> Vec<u64> {
+        let (files, _) = segment::list(dir).unwrap();
+        files.iter().filter(|f| f.state == State::Active).map(|f| f.seq).collect()
+    }
+
+    fn preparing(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".preparing"))
+            .collect()
+    }
+
+    #[test]
+    fn rotation_keeps_one_active_segment_and_a_crashed_preparation_is_discarded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        // Every commit is old enough to rotate.
+        let opts = Options { segment_age_ns: 1, ..Options::default() };
+        let (mut w, _) = StoreWriter::open(&dir, opts, 10).unwrap();
+        for t in [100, 200, 300] {
+            w.commit(&Batch { events: vec![exit_at(t)], gaps: vec![] }, t).unwrap();
+            assert_eq!(actives(&dir).len(), 1, "after the commit at {t}");
+            assert!(preparing(&dir).is_empty());
+        }
+        let next = w.active.seq;
+        drop(w);
+        // A crash between preparing the next segment and activating it leaves this behind:
+        // it must neither count as a segment nor come back as the new active one.
+        fs::write(dir.join(segment::preparing_name(next + 1)), b"half-written").unwrap();
+        assert_eq!(actives(&dir), vec![next]);
+        let (w, _) = StoreWriter::open(&dir, opts, 400).unwrap();
+        assert_eq!(actives(&dir), vec![w.active.seq]);
+        assert!(preparing(&dir).is_empty());
+        drop(w);
+        let r = crate::store::StoreReader::open(&dir).unwrap();
+        assert_eq!(r.events(0, u64::MAX, |_| true).len(), 3, "every committed event is still there");
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
     }
 }

@@ -52,19 +52,20 @@ fn exec(pid: u32, i: u32) -> Body {
     }))
 }
 
-fn build(dir: &Path, n: u64) {
-    let t = Instant::now();
+/// A new store with one boot (`boot_id`) and the CONTAINERS docker containers registered:
+/// the writer, the boot index and the containers' store indexes.
+fn bench_writer(dir: &Path, boot_id: &str) -> (StoreWriter, u32, Vec<u32>) {
     let (mut w, _) = StoreWriter::open(dir, Options::default(), T0).expect("create bench store");
     let boot = w
         .add_boot(&BootInfo {
-            boot_id: "bench".into(),
+            boot_id: boot_id.into(),
             hostname: "bench".into(),
             kernel: "bench".into(),
             ctrail_version: "bench".into(),
             wall_offset_ns: T0 as i64,
         })
         .unwrap();
-    let idx: Vec<u32> = (0..CONTAINERS)
+    let idx = (0..CONTAINERS)
         .map(|i| {
             w.container(Container {
                 id: container_id(i),
@@ -81,6 +82,12 @@ fn build(dir: &Path, n: u64) {
             })
         })
         .collect();
+    (w, boot, idx)
+}
+
+fn build(dir: &Path, n: u64) {
+    let t = Instant::now();
+    let (mut w, boot, idx) = bench_writer(dir, "bench");
     // Each process: fork, exec, exit (three events), 1.5 s apart in store time.
     let procs = n / 3;
     let step = SPAN / procs.max(1);
@@ -143,33 +150,7 @@ fn ingest() {
     let per_batch: usize = std::env::var("CTRAIL_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
-    let (mut w, _) = StoreWriter::open(&dir, Options::default(), T0).unwrap();
-    let boot = w
-        .add_boot(&BootInfo {
-            boot_id: "ingest".into(),
-            hostname: "bench".into(),
-            kernel: "bench".into(),
-            ctrail_version: "bench".into(),
-            wall_offset_ns: T0 as i64,
-        })
-        .unwrap();
-    let idx: Vec<u32> = (0..CONTAINERS)
-        .map(|i| {
-            w.container(Container {
-                id: container_id(i),
-                runtime: Some(Runtime::Docker),
-                name: None,
-                pod_uid: None,
-                outer_id: None,
-                cgroup: None,
-                reason: "bench".into(),
-                first_seen: T0,
-                last_seen: T0,
-                processes: 0,
-                events: 0,
-            })
-        })
-        .collect();
+    let (mut w, boot, idx) = bench_writer(&dir, "ingest");
     let events = synthetic(n, boot, &idx);
     let t = Instant::now();
     let mut batch = Batch::default();

@@ -90,6 +90,11 @@ fn check(s: &Stored, marker: &str, said: &Said, container: Option<&str>) -> Vec<
     let mut failures = Vec::new();
     let port = |d: &[String], i: usize| d.get(i).and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
     for (kind, result, d) in said {
+        // A kernel without the syscall (init_module without module support) has no hook
+        // for it and records nothing: nothing to expect.
+        if kind == "init_module" && !has_syscall("init_module") {
+            continue;
+        }
         let matches = |a: &Activity| -> bool {
             match (kind.as_str(), &a.action) {
                 ("mount", Action::Mount { source, target, fstype, .. }) => {
@@ -180,7 +185,6 @@ fn every_kind_on_the_host_is_stored_as_the_kernel_answered() {
             assert!(*r >= 0, "{k} failed on the host: {said:?}");
         }
     }
-    let said: Said = said.into_iter().filter(|(k, _, _)| k != "init_module" || has_syscall("init_module")).collect();
     let failures = check(&s, &m, &said, None);
     assert!(failures.is_empty(), "{}\nlog:\n{log}", failures.join("\n"));
 }
@@ -323,9 +327,7 @@ fn every_kind_inside_real_docker_containers_and_through_nsenter() {
         ("default", &m_def, &said_def, def_id.as_str()),
         ("nsenter", &m_ns, &said_ns, priv_id.as_str()),
     ] {
-        let said: Said =
-            said.iter().filter(|(k, _, _)| k != "init_module" || has_syscall("init_module")).cloned().collect();
-        failures.extend(check(&s, m, &said, Some(id)).into_iter().map(|f| format!("{what}: {f}")));
+        failures.extend(check(&s, m, said, Some(id)).into_iter().map(|f| format!("{what}: {f}")));
     }
     assert!(failures.is_empty(), "{}\nlog:\n{log}", failures.join("\n"));
 

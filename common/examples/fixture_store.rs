@@ -198,7 +198,29 @@ fn main() {
         lost_other: 4,
         reason: GapReason::RingBufferFull,
     };
+    #[allow(unused_mut)]
+    let mut gaps = vec![gap];
+    // BEGIN since 0.1.0+13: files removed or changed under a running recorder
+    gaps.push(Gap {
+        start: T0 + 32 * SEC,
+        end: T0 + 33 * SEC,
+        lost_exec: 5,
+        lost_fork: 1,
+        lost_exit: 1,
+        lost_other: 0,
+        reason: GapReason::SegmentLost { segment: "0000000007.active.redb".into(), events: 7 },
+    });
+    gaps.push(Gap {
+        start: T0 + 34 * SEC,
+        end: T0 + 34 * SEC,
+        lost_exec: 0,
+        lost_fork: 0,
+        lost_exit: 0,
+        lost_other: 0,
+        reason: GapReason::Tampered { detail: "the lock file was removed under the running recorder".into() },
+    });
+    // END since
     let last = events.last().map_or(T0, |e| e.time);
-    w.commit(&Batch { events, gaps: vec![gap] }, last).unwrap();
+    w.commit(&Batch { events, gaps }, last).unwrap();
     w.close(last + SEC).unwrap();
 }

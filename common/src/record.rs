@@ -434,6 +434,13 @@ pub enum GapReason {
     RecorderDown { crashed: bool },
     /// Retention deleted a whole segment holding `events` events (`--retain`, `--max-size`).
     Retention { segment: String, events: u64 },
+    // New variants go last: stored gaps name variants by position.
+    /// The active segment was removed or replaced under the running recorder: the `events`
+    /// it held are gone from this store (someone with root did it; the rest was kept).
+    SegmentLost { segment: String, events: u64 },
+    /// Something else in the data directory was changed under the running recorder (its lock
+    /// file removed, say); nothing was lost, but the store says it happened.
+    Tampered { detail: String },
 }
 
 /// The stable index of a boot in every segment: the first 32 bits of its boot id

@@ -1,12 +1,7 @@
 //! `ctrail classify`: gathers evidence for one process or cgroup file, then asks the
 //! pure classifier in `ctrail_common::classify`.
 
-use std::{
-    fs,
-    io::{Read, Write},
-    path::Path,
-    process::ExitCode,
-};
+use std::{fs, io::Read, path::Path, process::ExitCode};
 
 use anyhow::{Context, Result, bail};
 use ctrail_common::{
@@ -47,26 +42,27 @@ fn print(v: &Verdict, format: Option<Format>) -> Result<()> {
                 cgroup: v.cgroup.as_deref(),
                 reason: &v.reason,
             };
-            serde_json::to_writer(&mut out, &j)?;
-            writeln!(out)?;
+            crate::output::json::write_line(&mut out, &j)?;
         }
         Some(Format::Csv) => {
             bail!("classify prints one line or JSON; --format csv is for events and exports")
         }
         _ => {
+            // The cgroup file is whatever the user (or a process) wrote: escaped as one line.
+            let mut text = String::new();
             if v.container {
                 let rt = v.runtime.map(|r| r.as_str()).unwrap_or("unknown runtime");
-                write!(out, "container {} ({rt})", v.container_id.as_deref().unwrap_or("?"))?;
+                text.push_str(&format!("container {} ({rt})", v.container_id.as_deref().unwrap_or("?")));
                 if let Some(p) = &v.pod_uid {
-                    write!(out, " pod {p}")?;
+                    text.push_str(&format!(" pod {p}"));
                 }
                 if let Some(o) = &v.outer_id {
-                    write!(out, " inside {o}")?;
+                    text.push_str(&format!(" inside {o}"));
                 }
-                writeln!(out, ": {}", v.reason)?;
-            } else {
-                writeln!(out, "{}", v.reason)?;
+                text.push_str(": ");
             }
+            text.push_str(&v.reason);
+            crate::output::line(&mut out, text)?;
         }
     }
     Ok(())

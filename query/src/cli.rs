@@ -77,6 +77,9 @@ pub struct ExportArgs {
     /// The case folder to write (created; must not hold an export already).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// CSV cells as recorded (see `ctrail events --raw-cells`).
+    #[arg(long)]
+    pub raw_cells: bool,
     #[command(flatten)]
     pub filters: Filters,
 }
@@ -116,6 +119,11 @@ pub struct StoreArgs {
     /// Output format; table on a terminal, JSON Lines otherwise.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// CSV cells as recorded: no leading `'` on cells that begin with `=`, `+`, `-` or `@`
+    /// (spreadsheets run those as formulas, so they are neutralised by default). For
+    /// programs reading the CSV; control characters are escaped either way.
+    #[arg(long)]
+    pub raw_cells: bool,
 }
 
 #[derive(Debug, Args, Clone)]

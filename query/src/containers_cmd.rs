@@ -8,7 +8,12 @@ use serde_json::json;
 
 use crate::{
     cli::{ContainersArgs, Format},
-    output::{self, table},
+    output::{
+        self,
+        csv_row::CsvRow,
+        json,
+        table::{self, Table},
+    },
     source::Source,
     time::rfc3339,
 };
@@ -43,16 +48,13 @@ pub fn csv_row(c: &Container) -> [String; 10] {
 
 pub fn run(args: ContainersArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
-    src.report_problems(0);
     let mut list: Vec<_> = src.containers().values().collect();
     list.sort_by_key(|c| (c.first_seen, c.id.clone()));
-    if list.is_empty() {
-        return Ok(ExitCode::from(1));
-    }
+    src.sync_problems();
     let mut out = std::io::stdout().lock();
     match output::resolve(args.store.format) {
         Format::Json => {
-            for c in list {
+            for c in &list {
                 let v = json!({
                     "container_id": c.id,
                     "runtime": c.runtime.map(|r| r.as_str()),
@@ -66,22 +68,22 @@ pub fn run(args: ContainersArgs) -> Result<ExitCode> {
                     "events": c.events,
                     "reason": c.reason,
                 });
-                serde_json::to_writer(&mut out, &v)?;
-                out.write_all(b"\n")?;
+                json::write_line(&mut out, &v)?;
             }
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(CSV_HEADER)?;
-            for c in list {
-                w.write_record(csv_row(c))?;
+            let mut row = CsvRow::new(args.store.raw_cells);
+            row.write(&mut w, CSV_HEADER)?;
+            for c in &list {
+                row.write(&mut w, csv_row(c))?;
             }
             w.flush()?;
         }
-        Format::Table => {
-            let mut t = table::new(&["CONTAINER", "RUNTIME", "NAME", "FIRST SEEN", "LAST SEEN", "PROCS", "EVENTS"]);
-            for c in list {
-                t.add_row(vec![
+        Format::Table if !list.is_empty() => {
+            let mut t = Table::new(&["CONTAINER", "RUNTIME", "NAME", "FIRST SEEN", "LAST SEEN", "PROCS", "EVENTS"]);
+            for c in &list {
+                t.row([
                     table::short_id(&c.id),
                     c.runtime.map(|r| r.as_str()).unwrap_or("-").to_string(),
                     c.name.clone().or(c.pod_uid.clone()).unwrap_or_else(|| "-".into()),
@@ -93,6 +95,7 @@ pub fn run(args: ContainersArgs) -> Result<ExitCode> {
             }
             writeln!(out, "{t}")?;
         }
+        Format::Table => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(src.finish(!list.is_empty()))
 }

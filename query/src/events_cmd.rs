@@ -10,7 +10,12 @@ use ctrail_common::{
 
 use crate::{
     cli::{EventsArgs, Filters, Format},
-    output::{self, json, table},
+    output::{
+        self,
+        csv_row::CsvRow,
+        escape, json,
+        table::{self, Table},
+    },
     source::Source,
     time,
     view::{EventView, GapView},
@@ -38,8 +43,8 @@ impl Query {
                 ("gap", _) => gaps = true,
                 (_, Some(k)) => kinds.push(k),
                 _ => bail!(
-                    "unknown event type {t:?}: use exec, fork, exit, cgroup_move, mount, umount, setns, unshare, \
-                     chroot, pivot_root, cred_change, ptrace, container_start, container_end or gap"
+                    "unknown event type {t:?}: use {} or gap",
+                    EventKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             }
         }
@@ -109,115 +114,111 @@ pub const CSV_BASE: [&str; 20] = [
     "source",
 ];
 
-/// Every column of events.csv: the base ones, then the activity kinds' (appended, so older
-/// readers of the base columns still work).
+/// Exact bytes, last: filled only when `exe` or `argv` needed escaping, so that what the
+/// process passed comes back exactly (each argument's bytes in hex, space-separated).
+pub const CSV_EXACT: [&str; 2] = ["exe_hex", "argv_hex"];
+
+/// Every column of events.csv: the base ones, then the activity kinds', then the exact
+/// bytes (appended, so older readers of the first columns still work).
 pub fn csv_header() -> Vec<&'static str> {
-    CSV_BASE.iter().chain(crate::activity::CSV_COLUMNS.iter()).copied().collect()
+    CSV_BASE.iter().chain(crate::activity::CSV_COLUMNS.iter()).chain(CSV_EXACT.iter()).copied().collect()
 }
 
-/// Fills `rec` with one events.csv row ([`csv_header`] order). Exports write millions of
+fn hex_into(b: &[u8], s: &mut String) {
+    use std::fmt::Write as _;
+    for byte in b {
+        let _ = write!(s, "{byte:02x}");
+    }
+}
+
+/// Fills `row` with one events.csv row ([`csv_header`] order). Exports write millions of
 /// rows: fields go straight into the record's buffer, with no string per field.
-pub fn csv_record(v: &EventView<'_>, rec: &mut csv::ByteRecord, scratch: &mut String) {
+pub fn csv_record(v: &EventView<'_>, row: &mut CsvRow) {
     use ctrail_common::record::Body;
     use std::fmt::Write as _;
     let e = v.event;
-    rec.clear();
-    let mut put = |rec: &mut csv::ByteRecord, f: &dyn Fn(&mut String)| {
-        scratch.clear();
-        f(scratch);
-        rec.push_field(scratch.as_bytes());
-    };
-    let num = |n: u32| {
-        move |s: &mut String| {
-            let _ = write!(s, "{n}");
-        }
-    };
-    put(rec, &|s: &mut String| crate::time::rfc3339_into(e.time, s));
-    rec.push_field(v.kind().as_bytes());
-    put(rec, &num(e.proc.tgid));
-    put(rec, &num(e.tid));
-    put(rec, &num(e.ppid));
-    rec.push_field(v.container_id().unwrap_or_default().as_bytes());
-    rec.push_field(v.runtime().unwrap_or_default().as_bytes());
+    row.clear();
+    row.push_fmt(|s| crate::time::rfc3339_into(e.time, s));
+    row.push(v.kind());
+    row.push_num(e.proc.tgid);
+    row.push_num(e.tid);
+    row.push_num(e.ppid);
+    row.push(v.container_id().unwrap_or_default());
+    row.push(v.runtime().unwrap_or_default());
     match &e.body {
         Body::Exec(x) => {
-            rec.push_field(&x.exe);
-            put(rec, &|s: &mut String| {
-                for (i, a) in x.argv.iter().enumerate() {
-                    if i > 0 {
-                        s.push(' ');
-                    }
-                    crate::view::quote_into(&String::from_utf8_lossy(a), s);
-                }
-            });
-            put(rec, &num(x.uid));
-            put(rec, &num(x.gid));
-            put(rec, &num(x.euid));
-            put(rec, &num(x.egid));
-            put(rec, &|s: &mut String| {
+            row.push(&x.exe);
+            row.push(crate::view::argv_line(&x.argv));
+            row.push_num(x.uid);
+            row.push_num(x.gid);
+            row.push_num(x.euid);
+            row.push_num(x.egid);
+            row.push_fmt(|s| {
                 let _ = write!(s, "{:016x}", x.caps.effective);
             });
-            rec.push_field(x.comm.as_bytes());
-            rec.push_field(x.comm_before.as_deref().unwrap_or_default().as_bytes());
-            rec.push_field(b"");
-            rec.push_field(b"");
-            rec.push_field(x.cgroups.v2_path.as_bytes());
+            row.push(&x.comm);
+            row.push(x.comm_before.as_deref().unwrap_or_default());
+            row.empty(2);
+            row.push(&x.cgroups.v2_path);
         }
         Body::Fork(f) => {
-            for _ in 0..7 {
-                rec.push_field(b"");
-            }
-            rec.push_field(f.comm.as_bytes());
-            for _ in 0..4 {
-                rec.push_field(b"");
-            }
+            row.empty(7);
+            row.push(&f.comm);
+            row.empty(4);
         }
         Body::CgroupMove(ctrail_common::record::CgroupMove { path, .. })
         | Body::Container(ctrail_common::record::ContainerLife { cgroup: path, .. }) => {
-            for _ in 0..11 {
-                rec.push_field(b"");
-            }
-            rec.push_field(path.as_bytes());
+            row.empty(11);
+            row.push(path);
         }
-        Body::Activity(_) => {
-            for _ in 0..12 {
-                rec.push_field(b"");
-            }
-        }
+        Body::Activity(_) => row.empty(12),
         Body::Exit(x) => {
-            for _ in 0..9 {
-                rec.push_field(b"");
-            }
-            match x.code() {
-                Some(c) => put(rec, &num(c)),
-                None => rec.push_field(b""),
-            }
-            match x.signal() {
-                Some(sg) => put(rec, &num(sg)),
-                None => rec.push_field(b""),
-            }
-            rec.push_field(b"");
+            row.empty(9);
+            row.push_opt(x.code().map(|c| c.to_string()));
+            row.push_opt(x.signal().map(|c| c.to_string()));
+            row.empty(1);
         }
     }
-    rec.push_field(v.source().unwrap_or_default().as_bytes());
+    row.push(v.source().unwrap_or_default());
     match &e.body {
         Body::Activity(a) => {
             for f in crate::activity::csv_values(a) {
-                rec.push_field(f.as_bytes());
+                row.push(f);
             }
         }
-        _ => {
-            for _ in crate::activity::CSV_COLUMNS {
-                rec.push_field(b"");
+        _ => row.empty(crate::activity::CSV_COLUMNS.len()),
+    }
+    match &e.body {
+        Body::Exec(x) => {
+            let exact = |b: &[u8]| matches!(escape::bytes(b), std::borrow::Cow::Borrowed(_));
+            if exact(&x.exe) {
+                row.empty(1);
+            } else {
+                row.push_fmt(|s| hex_into(&x.exe, s));
+            }
+            if x.argv.iter().all(|a| exact(a)) {
+                row.empty(1);
+            } else {
+                row.push_fmt(|s| {
+                    for (i, a) in x.argv.iter().enumerate() {
+                        if i > 0 {
+                            s.push(' ');
+                        }
+                        hex_into(a, s);
+                    }
+                });
             }
         }
+        _ => row.empty(CSV_EXACT.len()),
     }
 }
 
-fn detail(v: &EventView<'_>) -> String {
+/// The DETAIL column, as bytes (argv may be any bytes; the table escapes them).
+fn detail(v: &EventView<'_>) -> Vec<u8> {
     use ctrail_common::record::Body;
-    match &v.event.body {
-        Body::Exec(_) => v.argv_line().filter(|a| !a.is_empty()).or_else(|| v.exe()).unwrap_or_default(),
+    let text = match &v.event.body {
+        Body::Exec(x) if x.argv.is_empty() => return x.exe.clone(),
+        Body::Exec(x) => return crate::view::argv_line(&x.argv),
         Body::Fork(f) => format!("{} forked", f.comm),
         Body::CgroupMove(m) => format!("moved to cgroup {} ({})", m.path, m.hierarchy.as_deref().unwrap_or("v2")),
         Body::Activity(a) => crate::activity::describe(a),
@@ -227,7 +228,8 @@ fn detail(v: &EventView<'_>) -> String {
             (_, Some(s)) => format!("killed by signal {s}"),
             _ => format!("status {}", x.status),
         },
-    }
+    };
+    text.into_bytes()
 }
 
 pub fn run(args: EventsArgs) -> Result<ExitCode> {
@@ -236,10 +238,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
     let mut rows: Vec<Row> = q.events(&src).into_iter().map(Row::Event).collect();
     rows.extend(q.gaps(&src).into_iter().map(Row::Gap));
     rows.sort_by_key(Row::time);
-    src.report_problems(0);
-    if rows.is_empty() {
-        return Ok(ExitCode::from(1));
-    }
+    src.sync_problems();
     let mut out = std::io::stdout().lock();
     match output::resolve(args.store.format) {
         Format::Json => {
@@ -248,41 +247,40 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
                     Row::Event(e) => json::event(&EventView::new(e, &src)),
                     Row::Gap(g) => json::gap(&GapView(g)),
                 };
-                serde_json::to_writer(&mut out, &v)?;
-                out.write_all(b"\n")?;
+                json::write_line(&mut out, &v)?;
             }
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(csv_header())?;
-            let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
+            let mut row = CsvRow::new(args.store.raw_cells);
+            row.write(&mut w, csv_header())?;
             for r in &rows {
                 if let Row::Event(e) = r {
-                    csv_record(&EventView::new(e, &src), &mut rec, &mut scratch);
-                    w.write_byte_record(&rec)?;
+                    csv_record(&EventView::new(e, &src), &mut row);
+                    w.write_byte_record(row.record())?;
                 }
             }
             w.flush()?;
         }
-        Format::Table => {
-            let mut t = table::new(&["TIME", "TYPE", "PID", "PPID", "CONTAINER", "RUNTIME", "DETAIL"]);
+        Format::Table if !rows.is_empty() => {
+            let mut t = Table::new(&["TIME", "TYPE", "PID", "PPID", "CONTAINER", "RUNTIME", "DETAIL"]);
             for r in &rows {
                 match r {
                     Row::Event(e) => {
                         let v = EventView::new(e, &src);
-                        t.add_row(vec![
-                            v.time(),
-                            v.kind().to_string(),
-                            e.event.proc.tgid.to_string(),
-                            e.event.ppid.to_string(),
-                            v.container_id().map(table::short_id).unwrap_or_else(|| "-".into()),
-                            v.runtime().unwrap_or("-").to_string(),
+                        t.row([
+                            v.time().into_bytes(),
+                            v.kind().into(),
+                            e.event.proc.tgid.to_string().into_bytes(),
+                            e.event.ppid.to_string().into_bytes(),
+                            v.container_id().map(table::short_id).unwrap_or_else(|| "-".into()).into_bytes(),
+                            v.runtime().unwrap_or("-").into(),
                             detail(&v),
                         ]);
                     }
                     Row::Gap(g) => {
                         let gv = GapView(g);
-                        t.add_row(vec![
+                        t.row([
                             time::rfc3339(g.start),
                             "GAP".into(),
                             "-".into(),
@@ -296,6 +294,7 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
             }
             writeln!(out, "{t}")?;
         }
+        Format::Table => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(src.finish(!rows.is_empty()))
 }

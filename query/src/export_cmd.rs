@@ -26,6 +26,7 @@ use crate::{
     cli::ExportArgs,
     containers_cmd,
     events_cmd::{self, Query},
+    output::csv_row::CsvRow,
     source::Source,
     time::rfc3339,
     view::{EventView, GapView, ProcView, hex64},
@@ -115,7 +116,7 @@ struct Span {
     exit: Option<usize>,
 }
 
-fn write_processes(dir: &Path, src: &Source, events: &[Found]) -> Result<(u64, String)> {
+fn write_processes(dir: &Path, src: &Source, events: &[Found], raw: bool) -> Result<(u64, String)> {
     use std::fmt::Write as _;
     // One pass with fixed-size entries: exports hold millions of events.
     let mut spans: HashMap<ProcKey, Span> = HashMap::new();
@@ -140,73 +141,41 @@ fn write_processes(dir: &Path, src: &Source, events: &[Found]) -> Result<(u64, S
     let mut order: Vec<(ProcKey, Span)> = spans.into_iter().collect();
     order.sort_unstable_by_key(|(k, _)| *k);
     let mut w = create(dir, "processes.csv")?;
-    w.write_record(PROCESS_HEADER)?;
-    let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
+    let mut row = CsvRow::new(raw);
+    row.write(&mut w, PROCESS_HEADER)?;
     for (key, span) in &order {
         let describing = &events[span.describing];
         let v = ProcView::new(describing, src);
         let ev = EventView::new(describing, src);
-        rec.clear();
-        let mut put = |rec: &mut csv::ByteRecord, f: &dyn Fn(&mut String)| {
-            scratch.clear();
-            f(&mut scratch);
-            rec.push_field(scratch.as_bytes());
-        };
-        put(&mut rec, &|s| {
-            let _ = write!(s, "{}", key.tgid as u64);
-        });
-        put(&mut rec, &|s| {
-            let _ = write!(s, "{}", key.start);
-        });
-        put(&mut rec, &|s| crate::time::rfc3339_into(v.started, s));
-        put(&mut rec, &|s| {
-            let _ = write!(s, "{}", u64::from(describing.event.ppid));
-        });
-        rec.push_field(ev.container_id().unwrap_or_default().as_bytes());
-        rec.push_field(ev.runtime().unwrap_or_default().as_bytes());
+        row.clear();
+        row.push_num(key.tgid);
+        row.push_num(key.start);
+        row.push_fmt(|s| crate::time::rfc3339_into(v.started, s));
+        row.push_num(describing.event.ppid);
+        row.push(ev.container_id().unwrap_or_default());
+        row.push(ev.runtime().unwrap_or_default());
         match &describing.event.body {
             Body::Exec(x) => {
-                rec.push_field(&x.exe);
-                put(&mut rec, &|s| {
-                    for (i, a) in x.argv.iter().enumerate() {
-                        if i > 0 {
-                            s.push(' ');
-                        }
-                        crate::view::quote_into(&String::from_utf8_lossy(a), s);
-                    }
-                });
+                row.push(&x.exe);
+                row.push(crate::view::argv_line(&x.argv));
                 for id in [x.uid, x.gid, x.euid, x.egid] {
-                    put(&mut rec, &|s| {
-                        let _ = write!(s, "{}", u64::from(id));
-                    });
+                    row.push_num(id);
                 }
-                put(&mut rec, &|s| s.push_str(&hex64(x.caps.effective)));
+                row.push_fmt(|s| {
+                    let _ = write!(s, "{}", hex64(x.caps.effective));
+                });
             }
-            _ => {
-                for _ in 0..7 {
-                    rec.push_field(b"");
-                }
-            }
+            _ => row.empty(7),
         }
-        put(&mut rec, &|s| crate::time::rfc3339_into(events[span.first].event.time, s));
-        put(&mut rec, &|s| crate::time::rfc3339_into(events[span.last].event.time, s));
+        row.push_fmt(|s| crate::time::rfc3339_into(events[span.first].event.time, s));
+        row.push_fmt(|s| crate::time::rfc3339_into(events[span.last].event.time, s));
         let exit = span.exit.and_then(|i| match &events[i].event.body {
             Body::Exit(x) => Some(*x),
             _ => None,
         });
-        match exit.and_then(|x| x.code()) {
-            Some(c) => put(&mut rec, &|s| {
-                let _ = write!(s, "{}", u64::from(c));
-            }),
-            None => rec.push_field(b""),
-        }
-        match exit.and_then(|x| x.signal()) {
-            Some(c) => put(&mut rec, &|s| {
-                let _ = write!(s, "{}", u64::from(c));
-            }),
-            None => rec.push_field(b""),
-        }
-        w.write_byte_record(&rec)?;
+        row.push_opt(exit.and_then(|x| x.code()).map(|c| c.to_string()));
+        row.push_opt(exit.and_then(|x| x.signal()).map(|c| c.to_string()));
+        w.write_byte_record(row.record())?;
     }
     Ok((order.len() as u64, finish(w)?))
 }
@@ -226,18 +195,19 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 
     let events = q.events(&src);
     let gaps = q.gaps(&src);
-    src.report_problems(0);
+    src.sync_problems();
+    let raw = args.raw_cells;
 
     // events.csv on one core, the other files on another.
     let (events_sha, processes) = std::thread::scope(|scope| -> Result<(String, (u64, String))> {
         let events_file = scope.spawn(|| -> Result<String> {
             let bar = progress(events.len() as u64);
             let mut w = create(out, "events.csv")?;
-            w.write_record(events_cmd::csv_header())?;
-            let (mut rec, mut scratch) = (csv::ByteRecord::new(), String::new());
+            let mut row = CsvRow::new(raw);
+            row.write(&mut w, events_cmd::csv_header())?;
             for (i, f) in events.iter().enumerate() {
-                events_cmd::csv_record(&EventView::new(f, &src), &mut rec, &mut scratch);
-                w.write_byte_record(&rec)?;
+                events_cmd::csv_record(&EventView::new(f, &src), &mut row);
+                w.write_byte_record(row.record())?;
                 if i % 4096 == 0 {
                     bar.set_position(i as u64);
                 }
@@ -245,33 +215,48 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             bar.finish_and_clear();
             finish(w)
         });
-        let processes = write_processes(out, &src, &events)?;
+        let processes = write_processes(out, &src, &events, raw)?;
         let sha = events_file.join().map_err(|_| anyhow::anyhow!("the events.csv writer panicked"))??;
         Ok((sha, processes))
     })?;
 
     let ids: BTreeSet<&str> = events.iter().filter_map(|f| f.container.as_ref().map(|c| c.id.as_str())).collect();
+    let mut row = CsvRow::new(raw);
     let mut w = create(out, "containers.csv")?;
-    w.write_record(containers_cmd::CSV_HEADER)?;
+    row.write(&mut w, containers_cmd::CSV_HEADER)?;
     for c in ids.iter().filter_map(|id| src.containers().get(*id)) {
-        w.write_record(containers_cmd::csv_row(c))?;
+        row.write(&mut w, containers_cmd::csv_row(c))?;
     }
     let containers_sha = finish(w)?;
 
     let mut w = create(out, "gaps.csv")?;
-    w.write_record(GAP_HEADER)?;
+    row.write(&mut w, GAP_HEADER)?;
     for g in &gaps {
-        w.write_record([
-            rfc3339(g.start),
-            rfc3339(g.end),
-            g.lost().to_string(),
-            g.lost_exec.to_string(),
-            g.lost_fork.to_string(),
-            g.lost_exit.to_string(),
-            GapView(g).reason(),
-        ])?;
+        row.write(
+            &mut w,
+            [
+                rfc3339(g.start),
+                rfc3339(g.end),
+                g.lost().to_string(),
+                g.lost_exec.to_string(),
+                g.lost_fork.to_string(),
+                g.lost_exit.to_string(),
+                GapView(g).reason(),
+            ],
+        )?;
     }
     let gaps_sha = finish(w)?;
+
+    // What the query skipped or distrusted: the case says it is incomplete, in a file and in
+    // the manifest, not only on the terminal of whoever exported it.
+    src.sync_problems();
+    let problems = src.report.problems();
+    let mut w = create(out, "problems.csv")?;
+    row.write(&mut w, ["problem"])?;
+    for p in &problems {
+        row.write(&mut w, [p])?;
+    }
+    let problems_sha = finish(w)?;
 
     let (process_rows, processes_sha) = processes;
     let rows = [
@@ -279,6 +264,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         ("processes.csv", process_rows, processes_sha),
         ("containers.csv", ids.len() as u64, containers_sha),
         ("gaps.csv", gaps.len() as u64, gaps_sha),
+        ("problems.csv", problems.len() as u64, problems_sha),
     ];
     let mut files = serde_json::Map::new();
     for (name, n, sha) in rows {
@@ -298,6 +284,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             "since": f.since,
             "until": f.until,
         },
+        "complete": problems.is_empty(),
+        "problems": problems,
         "window": {
             "since": (q.since > 0).then(|| rfc3339(q.since)),
             "until": (q.until < u64::MAX).then(|| rfc3339(q.until - 1)),
@@ -308,7 +296,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let mut m = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
     serde_json::to_writer_pretty(&mut m, &manifest)?;
     m.write_all(b"\n")?;
-    let code = if events.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+    let code = src.report.exit_code(!events.is_empty());
     eprintln!(
         "ctrail: exported {} events of {} processes, {} containers, {} gaps to {}",
         events.len(),

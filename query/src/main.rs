@@ -11,6 +11,7 @@ mod events_cmd;
 mod export_cmd;
 mod output;
 mod ps_cmd;
+mod report;
 mod show_cmd;
 mod source;
 mod time;
@@ -28,7 +29,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ctrail: {e:#}");
+            // Messages quote what the user typed, what the store holds and what a peer on
+            // the control socket said: escaped like every other output.
+            eprintln!("ctrail: {}", output::escape::text(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

@@ -7,7 +7,12 @@ use anyhow::Result;
 
 use crate::{
     cli::{Format, PsArgs},
-    output::{self, table},
+    output::{
+        self,
+        csv_row::CsvRow,
+        json,
+        table::{self, Table},
+    },
     source::Source,
     time::{self, rfc3339},
     view::ProcView,
@@ -18,52 +23,53 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
     let at = time::moment(args.at.as_deref())?;
     let container = args.container.as_deref().map(|c| src.resolve_container(c)).transpose()?;
     let alive = src.reader.alive_at(at, container.as_deref());
-    src.report_problems(0);
-    if alive.is_empty() {
-        return Ok(ExitCode::from(1));
-    }
+    src.sync_problems();
     let mut out = std::io::stdout().lock();
     let views: Vec<ProcView> = alive.iter().map(|f| ProcView::new(f, &src)).collect();
     match output::resolve(args.store.format) {
         Format::Json => {
             for v in &views {
-                serde_json::to_writer(&mut out, &v.json())?;
-                out.write_all(b"\n")?;
+                json::write_line(&mut out, &v.json())?;
             }
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(["pid", "ppid", "started", "uid", "container_id", "runtime", "command"])?;
+            let mut row = CsvRow::new(args.store.raw_cells);
+            row.write(&mut w, ["pid", "ppid", "started", "uid", "container_id", "runtime", "command"])?;
             for v in &views {
                 let e = &v.found.event;
-                w.write_record([
-                    e.proc.tgid.to_string(),
-                    e.ppid.to_string(),
-                    rfc3339(v.started),
-                    v.uid().map(|u| u.to_string()).unwrap_or_default(),
-                    v.container.map(|c| c.id.clone()).unwrap_or_default(),
-                    v.container.and_then(|c| c.runtime).map(|r| r.as_str().to_string()).unwrap_or_default(),
-                    v.command(),
-                ])?;
+                row.write(
+                    &mut w,
+                    [
+                        e.proc.tgid.to_string().into_bytes(),
+                        e.ppid.to_string().into_bytes(),
+                        rfc3339(v.started).into_bytes(),
+                        v.uid().map(|u| u.to_string()).unwrap_or_default().into_bytes(),
+                        v.container.map(|c| c.id.clone()).unwrap_or_default().into_bytes(),
+                        v.container.and_then(|c| c.runtime).map(|r| r.as_str()).unwrap_or_default().into(),
+                        v.command(),
+                    ],
+                )?;
             }
             w.flush()?;
         }
-        Format::Table => {
-            let mut t = table::new(&["PID", "PPID", "STARTED", "UID", "CONTAINER", "RUNTIME", "COMMAND"]);
+        Format::Table if !views.is_empty() => {
+            let mut t = Table::new(&["PID", "PPID", "STARTED", "UID", "CONTAINER", "RUNTIME", "COMMAND"]);
             for v in &views {
                 let e = &v.found.event;
-                t.add_row(vec![
-                    e.proc.tgid.to_string(),
-                    e.ppid.to_string(),
-                    rfc3339(v.started),
-                    v.uid().map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
-                    v.container.map(|c| table::short_id(&c.id)).unwrap_or_else(|| "-".into()),
-                    v.container.and_then(|c| c.runtime).map(|r| r.as_str()).unwrap_or("-").to_string(),
+                t.row([
+                    e.proc.tgid.to_string().into_bytes(),
+                    e.ppid.to_string().into_bytes(),
+                    rfc3339(v.started).into_bytes(),
+                    v.uid().map(|u| u.to_string()).unwrap_or_else(|| "-".into()).into_bytes(),
+                    v.container.map(|c| table::short_id(&c.id)).unwrap_or_else(|| "-".into()).into_bytes(),
+                    v.container.and_then(|c| c.runtime).map(|r| r.as_str()).unwrap_or("-").into(),
                     v.command(),
                 ]);
             }
             writeln!(out, "processes alive at {}\n{t}", rfc3339(at))?;
         }
+        Format::Table => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(src.finish(!views.is_empty()))
 }

@@ -1,7 +1,7 @@
 //! `ctrail show PID`: one process, its ancestry and its events. PIDs are reused: every
 //! process that had the PID is found, and `--at` picks the one that had it then.
 
-use std::{io::Write, process::ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Result;
 use ctrail_common::{
@@ -11,7 +11,7 @@ use ctrail_common::{
 
 use crate::{
     cli::{Format, ShowArgs},
-    output::{self, json},
+    output::{self, json, line},
     source::Source,
     time::{self, rfc3339},
     view::{EventView, ProcView, hex64},
@@ -45,15 +45,14 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
             break;
         }
     }
-    src.report_problems(0);
     let Some((_, events)) = chosen else {
         match at {
             Some(t) => eprintln!("ctrail: no process had PID {} at {}", args.pid, rfc3339(t)),
             None => eprintln!("ctrail: no process with PID {} in this store", args.pid),
         }
-        return Ok(ExitCode::from(1));
+        return Ok(src.finish(false));
     };
-    let Some(me) = describing(&events) else { return Ok(ExitCode::from(1)) };
+    let Some(me) = describing(&events) else { return Ok(src.finish(false)) };
 
     // Ancestry: parent keys, each described by its own latest exec.
     let mut ancestry: Vec<Found> = Vec::new();
@@ -80,78 +79,85 @@ pub fn run(args: ShowArgs) -> Result<ExitCode> {
                 "ancestry": ancestry.iter().map(|a| ProcView::new(a, &src).json()).collect::<Vec<_>>(),
                 "events": events.iter().map(|e| json::event(&EventView::new(e, &src))).collect::<Vec<_>>(),
             });
-            serde_json::to_writer(&mut out, &v)?;
-            out.write_all(b"\n")?;
+            json::write_line(&mut out, &v)?;
         }
         Format::Table => {
             let e = &me.event;
-            writeln!(out, "process {} started {}", e.proc.tgid, rfc3339(view.started))?;
+            line(&mut out, format!("process {} started {}", e.proc.tgid, rfc3339(view.started)))?;
             if keys.len() > 1 {
-                writeln!(out, "  ({} other processes had PID {}; --at picks one)", keys.len() - 1, args.pid)?;
+                line(&mut out, format!("  ({} other processes had PID {}; --at picks one)", keys.len() - 1, args.pid))?;
             }
-            writeln!(out, "  command    {}", view.command())?;
+            line(&mut out, [b"  command    ".as_slice(), &view.command()].concat())?;
             match view.container {
-                Some(c) => writeln!(
-                    out,
-                    "  container  {} ({})",
-                    c.id,
-                    c.runtime.map(|r| r.as_str()).unwrap_or("runtime unknown")
+                Some(c) => line(
+                    &mut out,
+                    format!("  container  {} ({})", c.id, c.runtime.map(|r| r.as_str()).unwrap_or("runtime unknown")),
                 )?,
-                None => writeln!(out, "  container  - (host)")?,
+                None => line(&mut out, "  container  - (host)")?,
             }
             if let Body::Exec(x) = &e.body {
-                writeln!(out, "  exe        {}", String::from_utf8_lossy(&x.exe))?;
-                writeln!(out, "  comm       {} (before exec: {})", x.comm, x.comm_before.as_deref().unwrap_or("?"))?;
-                writeln!(
-                    out,
-                    "  uid/gid    {}/{} (euid {}, egid {}, loginuid {})",
-                    x.uid, x.gid, x.euid, x.egid, x.loginuid
+                line(&mut out, [b"  exe        ".as_slice(), &x.exe].concat())?;
+                line(
+                    &mut out,
+                    format!("  comm       {} (before exec: {})", x.comm, x.comm_before.as_deref().unwrap_or("?")),
                 )?;
-                writeln!(
-                    out,
-                    "  caps       eff {} prm {} inh {} bnd {} amb {}",
-                    hex64(x.caps.effective),
-                    hex64(x.caps.permitted),
-                    hex64(x.caps.inheritable),
-                    hex64(x.caps.bounding),
-                    hex64(x.caps.ambient)
+                line(
+                    &mut out,
+                    format!(
+                        "  uid/gid    {}/{} (euid {}, egid {}, loginuid {})",
+                        x.uid, x.gid, x.euid, x.egid, x.loginuid
+                    ),
                 )?;
-                writeln!(
-                    out,
-                    "  ns         pid {} mnt {} net {} uts {} ipc {} user {} cgroup {} (pid {} inside)",
-                    x.ns.pid, x.ns.mnt, x.ns.net, x.ns.uts, x.ns.ipc, x.ns.user, x.ns.cgroup, x.ns_pid
+                line(
+                    &mut out,
+                    format!(
+                        "  caps       eff {} prm {} inh {} bnd {} amb {}",
+                        hex64(x.caps.effective),
+                        hex64(x.caps.permitted),
+                        hex64(x.caps.inheritable),
+                        hex64(x.caps.bounding),
+                        hex64(x.caps.ambient)
+                    ),
                 )?;
-                writeln!(
-                    out,
-                    "  cgroup     {} (v1: {})",
-                    x.cgroups.v2_path,
-                    x.cgroups.v1_path.as_deref().unwrap_or("-")
+                line(
+                    &mut out,
+                    format!(
+                        "  ns         pid {} mnt {} net {} uts {} ipc {} user {} cgroup {} (pid {} inside)",
+                        x.ns.pid, x.ns.mnt, x.ns.net, x.ns.uts, x.ns.ipc, x.ns.user, x.ns.cgroup, x.ns_pid
+                    ),
+                )?;
+                line(
+                    &mut out,
+                    format!("  cgroup     {} (v1: {})", x.cgroups.v2_path, x.cgroups.v1_path.as_deref().unwrap_or("-")),
                 )?;
             }
-            writeln!(out, "ancestry")?;
+            line(&mut out, "ancestry")?;
             for a in &ancestry {
                 let v = ProcView::new(a, &src);
                 let ctr = v.container.map(|c| format!(" [{}]", c.id)).unwrap_or_default();
-                writeln!(out, "  {} {}{ctr}", a.event.proc.tgid, v.command())?;
+                line(
+                    &mut out,
+                    [format!("  {} ", a.event.proc.tgid).into_bytes(), v.command(), ctr.into_bytes()].concat(),
+                )?;
             }
-            writeln!(out, "events")?;
+            line(&mut out, "events")?;
             for f in &events {
                 let v = EventView::new(f, &src);
                 let detail = match &f.event.body {
                     Body::Exit(x) => match (x.code(), x.signal()) {
-                        (Some(c), _) => format!("exit code {c}"),
-                        (_, Some(s)) => format!("killed by signal {s}"),
-                        _ => String::new(),
+                        (Some(c), _) => format!("exit code {c}").into_bytes(),
+                        (_, Some(s)) => format!("killed by signal {s}").into_bytes(),
+                        _ => Vec::new(),
                     },
-                    Body::Exec(_) => v.argv_line().unwrap_or_default(),
-                    Body::Fork(_) => format!("forked by {}", f.event.ppid),
-                    Body::CgroupMove(m) => format!("moved to cgroup {}", m.path),
-                    Body::Activity(a) => crate::activity::describe(a),
-                    Body::Container(c) => format!("cgroup {}", c.cgroup),
+                    Body::Exec(x) => crate::view::argv_line(&x.argv),
+                    Body::Fork(_) => format!("forked by {}", f.event.ppid).into_bytes(),
+                    Body::CgroupMove(m) => format!("moved to cgroup {}", m.path).into_bytes(),
+                    Body::Activity(a) => crate::activity::describe(a).into_bytes(),
+                    Body::Container(c) => format!("cgroup {}", c.cgroup).into_bytes(),
                 };
-                writeln!(out, "  {} {:<5} {detail}", v.time(), v.kind())?;
+                line(&mut out, [format!("  {} {:<5} ", v.time(), v.kind()).into_bytes(), detail].concat())?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(src.finish(true))
 }

@@ -5,14 +5,15 @@ use std::{collections::HashMap, path::Path, time::Duration};
 use anyhow::{Result, bail};
 use ctrail_common::{
     record::{BootInfo, Container, ProcKey},
-    store::{
-        StoreReader,
-        control::{self, Sealed},
-    },
+    store::{StoreReader, control},
 };
+
+use crate::report::Report;
 
 pub struct Source {
     pub reader: StoreReader,
+    /// What was skipped or distrusted while answering: makes the exit status 2.
+    pub report: Report,
     /// Every container, merged across segments, by full ID; read on first use (it means
     /// decoding every segment's container table, which most queries never need).
     containers: std::sync::OnceLock<HashMap<String, Container>>,
@@ -20,19 +21,18 @@ pub struct Source {
 }
 
 impl Source {
-    /// Opens the store; a running recorder is first asked to seal its active segment, so
-    /// that the answer includes everything up to now.
+    /// Opens the store; a running recorder is first asked to commit what it has (drained
+    /// from the kernel), so that the answer includes everything up to now.
     pub fn open(dir: &Path) -> Result<Self> {
-        match control::request_seal(dir, Duration::from_secs(10)) {
-            Ok(Sealed::Live | Sealed::Offline) => {}
-            Err(e) => eprintln!("ctrail: warning: {e}; answering from sealed segments only"),
+        let report = Report::default();
+        if let Err(e) = control::request(dir, control::FLUSH, Duration::from_secs(10)) {
+            report.problem(format!("{e}; answering from what the recorder committed before"));
         }
         let reader = StoreReader::open(dir)?;
-        for p in reader.problems() {
-            eprintln!("ctrail: warning: {p}");
-        }
         let boots = reader.boots().into_iter().collect();
-        Ok(Source { reader, containers: std::sync::OnceLock::new(), boots })
+        let src = Source { reader, report, containers: std::sync::OnceLock::new(), boots };
+        src.sync_problems();
+        Ok(src)
     }
 
     /// A process's start as wall-clock ns (its key holds boot-clock ns).
@@ -41,11 +41,18 @@ impl Source {
         (i128::from(p.start) + i128::from(offset)).max(0) as u64
     }
 
-    /// Reports segments that failed while answering (after the query ran).
-    pub fn report_problems(&self, already: usize) {
-        for p in self.reader.problems().into_iter().skip(already) {
-            eprintln!("ctrail: warning: {p}");
+    /// Moves what the store reader skipped so far into the report.
+    pub fn sync_problems(&self) {
+        for p in self.reader.problems() {
+            self.report.problem(p);
         }
+    }
+
+    /// The exit status of a query that found something (`found`) or not, after reporting
+    /// everything the store skipped while answering.
+    pub fn finish(&self, found: bool) -> std::process::ExitCode {
+        self.sync_problems();
+        self.report.exit_code(found)
     }
 
     pub fn containers(&self) -> &HashMap<String, Container> {

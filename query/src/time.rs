@@ -1,13 +1,30 @@
 //! Time arguments: RFC 3339, local date-times, `15m` / `2h ago`, `today`, `yesterday`, `now`.
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use jiff::{Timestamp, Zoned, civil, tz::TimeZone};
 
 /// Wall-clock nanoseconds since the Unix epoch, the store's unit.
 pub type Nanos = u64;
 
+/// The store counts nanoseconds since 1970 in a u64 (to the year 2554): an instant outside
+/// that range is still a valid bound, the earliest or the latest one can store.
 fn to_nanos(ts: Timestamp) -> Result<Nanos> {
-    u64::try_from(ts.as_nanosecond()).map_err(|_| anyhow!("{ts} is before 1970"))
+    Ok(clamp(ts.as_nanosecond()))
+}
+
+fn clamp(ns: i128) -> Nanos {
+    ns.clamp(0, i128::from(u64::MAX)) as u64
+}
+
+/// An RFC 3339 instant that jiff cannot represent (its timestamps end just before the year
+/// 10000 in every time zone, so `9999-12-31T23:59:59Z` is one): past every stored time, or
+/// before all of them.
+fn rfc3339_out_of_range(t: &str) -> Option<Nanos> {
+    let pieces = jiff::fmt::temporal::Pieces::parse(t).ok()?;
+    pieces.offset()?;
+    let year = pieces.date().year();
+    pieces.time()?;
+    Some(if year >= 1970 { u64::MAX } else { 0 })
 }
 
 /// Parses a time argument relative to `now`.
@@ -23,6 +40,9 @@ pub fn parse_at(s: &str, now: &Zoned) -> Result<Nanos> {
     if let Ok(ts) = t.parse::<Timestamp>() {
         return to_nanos(ts);
     }
+    if let Some(ns) = rfc3339_out_of_range(t) {
+        return Ok(ns);
+    }
     if let Ok(dt) = t.parse::<civil::DateTime>() {
         let z = dt.to_zoned(now.time_zone().clone()).with_context(|| format!("{t:?} in the local time zone"))?;
         return to_nanos(z.timestamp());
@@ -37,6 +57,9 @@ pub fn parse_at(s: &str, now: &Zoned) -> Result<Nanos> {
         return to_nanos(z.timestamp());
     }
     let span_text = lower.strip_suffix("ago").map(str::trim_end).unwrap_or(&lower);
+    if span_text.starts_with(['+', '-']) {
+        bail!("{t:?}: a duration takes no sign (`15m` means fifteen minutes ago)");
+    }
     if let Ok(span) = span_text.parse::<jiff::Span>() {
         let then = now.checked_sub(span.abs()).with_context(|| format!("{t:?} reaches too far back"))?;
         return to_nanos(then.timestamp());
@@ -56,7 +79,7 @@ pub fn window(since: Option<&str>, until: Option<&str>) -> Result<(Nanos, Nanos)
         .transpose()?
         .map(|h| h.saturating_add(1))
         .unwrap_or(u64::MAX);
-    if hi <= lo {
+    if until.is_some() && since.is_some() && hi <= lo {
         bail!("--until is before --since: nothing can match an empty time window");
     }
     Ok((lo, hi))
@@ -123,6 +146,21 @@ mod tests {
         assert_eq!(at("now"), at("2026-11-29T15:30:00Z"));
         assert_eq!(at("14:00"), at("2026-11-29T14:00:00Z"));
         assert!(parse_at("half past nine", &n).is_err());
+    }
+
+    #[test]
+    fn every_rfc3339_instant_is_a_bound_and_durations_take_no_sign() {
+        let n = now();
+        assert_eq!(parse_at("9999-12-31T23:59:59Z", &n).unwrap(), u64::MAX);
+        assert_eq!(parse_at("9999-12-31T23:59:59.999999999+00:00", &n).unwrap(), u64::MAX);
+        assert_eq!(parse_at("3000-01-01T00:00:00Z", &n).unwrap(), u64::MAX);
+        assert_eq!(parse_at("1900-01-01T00:00:00Z", &n).unwrap(), 0);
+        assert_eq!(parse_at("0001-01-01T00:00:00Z", &n).unwrap(), 0);
+        assert!(parse_at("2026-11-29T24:61:00Z", &n).is_err());
+        for signed in ["-5m", "+5m", "-5m ago", "+2h"] {
+            let e = parse_at(signed, &n).unwrap_err().to_string();
+            assert!(e.contains("no sign"), "{signed}: {e}");
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    io::Write,
     process::ExitCode,
 };
 
@@ -12,7 +11,7 @@ use ctrail_common::{record::ProcKey, store::Found};
 
 use crate::{
     cli::{Format, PsArgs},
-    output::{self, table},
+    output::{self, json, line, table},
     source::Source,
     time::{self, rfc3339},
     view::ProcView,
@@ -68,10 +67,10 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
     let at = time::moment(args.at.as_deref())?;
     let container = args.container.as_deref().map(|c| src.resolve_container(c)).transpose()?;
     let alive = src.reader.alive_at(at, None);
-    src.report_problems(0);
+    src.sync_problems();
     let tree = build(&alive, container.as_deref());
     if tree.nodes.is_empty() {
-        return Ok(ExitCode::from(1));
+        return Ok(src.finish(false));
     }
     let mut order = Vec::new();
     for r in &tree.roots {
@@ -83,12 +82,11 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
             for (depth, key) in &order {
                 let mut v = ProcView::new(tree.nodes[key], &src).json();
                 v["depth"] = serde_json::json!(depth);
-                serde_json::to_writer(&mut out, &v)?;
-                out.write_all(b"\n")?;
+                json::write_line(&mut out, &v)?;
             }
         }
         Format::Table => {
-            writeln!(out, "process tree at {}", rfc3339(at))?;
+            line(&mut out, format!("process tree at {}", rfc3339(at)))?;
             for (depth, key) in &order {
                 let v = ProcView::new(tree.nodes[key], &src);
                 let ctr = match v.container {
@@ -100,9 +98,12 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
                     None => String::new(),
                 };
                 let indent = if *depth == 0 { String::new() } else { format!("{}└─ ", "   ".repeat(depth - 1)) };
-                writeln!(out, "{indent}{} {}{ctr}", key.tgid, v.command())?;
+                line(
+                    &mut out,
+                    [format!("{indent}{} ", key.tgid).into_bytes(), v.command(), ctr.into_bytes()].concat(),
+                )?;
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(src.finish(true))
 }

@@ -65,11 +65,6 @@ impl<'a> EventView<'a> {
         }
     }
 
-    /// argv as one shell-like line for tables and CSV: arguments with spaces or quotes are quoted.
-    pub fn argv_line(&self) -> Option<String> {
-        self.argv().map(|args| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "))
-    }
-
     pub fn source(&self) -> Option<&'static str> {
         match &self.event.body {
             Body::Exec(x) => Some(match x.source {
@@ -81,26 +76,35 @@ impl<'a> EventView<'a> {
     }
 }
 
-pub fn quote(a: &str) -> String {
-    let mut s = String::with_capacity(a.len() + 2);
-    quote_into(a, &mut s);
-    s
+/// argv as one shell-like line for tables and CSV: arguments with spaces or quotes are
+/// quoted. Bytes stay bytes: the writer escapes what must be escaped, reversibly.
+pub fn argv_line(argv: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(argv.iter().map(|a| a.len() + 1).sum());
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        quote_into(a, &mut out);
+    }
+    out
 }
 
-/// Appends `a`, shell-quoted when it holds anything but plain characters.
-pub fn quote_into(a: &str, out: &mut String) {
-    if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
-        out.push_str(a);
+/// Appends `a`, shell-quoted when it holds anything but plain characters. A quote inside
+/// is written `'"'"'` rather than `'\\''`: the output escaping turns every backslash into
+/// two, and quoting should not add any.
+pub fn quote_into(a: &[u8], out: &mut Vec<u8>) {
+    if !a.is_empty() && a.iter().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(b)) {
+        out.extend_from_slice(a);
     } else {
-        out.push('\'');
-        for ch in a.chars() {
-            if ch == '\'' {
-                out.push_str("'\\''");
+        out.push(b'\'');
+        for &b in a {
+            if b == b'\'' {
+                out.extend_from_slice(b"'\"'\"'");
             } else {
-                out.push(ch);
+                out.push(b);
             }
         }
-        out.push('\'');
+        out.push(b'\'');
     }
 }
 
@@ -120,6 +124,10 @@ impl GapView<'_> {
             ctrail_common::record::GapReason::Retention { segment, events } => {
                 format!("retention deleted segment {segment} ({events} events)")
             }
+            ctrail_common::record::GapReason::SegmentLost { segment, events } => {
+                format!("active segment {segment} removed or replaced under the recorder ({events} events lost)")
+            }
+            ctrail_common::record::GapReason::Tampered { detail } => format!("data directory changed: {detail}"),
         }
     }
 }
@@ -141,17 +149,16 @@ impl<'a> ProcView<'a> {
         ProcView { found, container, started: src.started(found.event.proc) }
     }
 
-    pub fn command(&self) -> String {
+    /// The command line as bytes (the writer escapes it).
+    pub fn command(&self) -> Vec<u8> {
         match &self.found.event.body {
-            Body::Exec(x) => {
-                let args: Vec<String> = x.argv.iter().map(|a| quote(&String::from_utf8_lossy(a))).collect();
-                if args.is_empty() { String::from_utf8_lossy(&x.exe).into_owned() } else { args.join(" ") }
-            }
-            Body::Fork(f) => format!("[{}] (forked, no exec)", f.comm),
-            Body::CgroupMove(m) => format!("(moved into {}, no exec seen)", m.path),
-            Body::Activity(a) => crate::activity::describe(a),
-            Body::Container(c) => format!("(cgroup {})", c.cgroup),
-            Body::Exit(_) => String::new(),
+            Body::Exec(x) if x.argv.is_empty() => x.exe.clone(),
+            Body::Exec(x) => argv_line(&x.argv),
+            Body::Fork(f) => format!("[{}] (forked, no exec)", f.comm).into_bytes(),
+            Body::CgroupMove(m) => format!("(moved into {}, no exec seen)", m.path).into_bytes(),
+            Body::Activity(a) => crate::activity::describe(a).into_bytes(),
+            Body::Container(c) => format!("(cgroup {})", c.cgroup).into_bytes(),
+            Body::Exit(_) => Vec::new(),
         }
     }
 

@@ -83,6 +83,11 @@ pub struct RunArgs {
     /// umount, setns, unshare, chroot, pivot_root, cred_change, ptrace, module_load, bpf_load, connect, accept.
     #[arg(long, default_value = "all", value_parser = parse_activity)]
     pub activity: u32,
+    /// Record into a data directory that someone other than root could control (owned by
+    /// another user, writable by group or others, or below such a directory). By default the
+    /// recorder refuses one: whoever controls it could redirect what root writes.
+    #[arg(long)]
+    pub allow_untrusted_data_dir: bool,
     /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
     #[arg(long, value_enum, default_value = "auto")]
     pub attach: AttachArg,
@@ -101,6 +106,7 @@ impl RunArgs {
             segment_bytes: self.segment_size,
             retain_ns: self.retain,
             max_bytes: self.max_size,
+            check_trust: !self.allow_untrusted_data_dir,
         }
     }
 }

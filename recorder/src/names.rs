@@ -30,13 +30,22 @@ impl Names {
     }
 }
 
-/// The data roots of the running dockerd processes, then the default.
+/// Whether the process behind `/proc/PID` runs as root: anyone can start a program named
+/// `dockerd` with a `--data-root` of their own, and its files would become the names root
+/// records.
+fn runs_as_root(proc_dir: &Path) -> bool {
+    std::fs::read_to_string(proc_dir.join("status")).is_ok_and(|s| {
+        s.lines().find_map(|l| l.strip_prefix("Uid:")).is_some_and(|ids| ids.split_whitespace().all(|id| id == "0"))
+    })
+}
+
+/// The data roots of the running dockerd processes (root's only), then the default.
 fn docker_roots() -> Vec<PathBuf> {
     let mut roots = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if !args.first().is_some_and(|a| a.ends_with(b"dockerd")) {
+        if !args.first().is_some_and(|a| a.ends_with(b"dockerd")) || !runs_as_root(&entry.path()) {
             continue;
         }
         if let Some(root) = data_root(&args) {

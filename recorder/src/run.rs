@@ -26,31 +26,52 @@ use crate::{
     worker::{Msg, Settings, Totals, Worker, wall_now},
 };
 
-/// A seal request from a client connection, handed to the main loop so that the ring
-/// buffer is drained before the ingest thread seals.
-type SealRequest = oneshot::Sender<Result<(), String>>;
+/// A request from a client connection (flush or seal), handed to the main loop so that the
+/// ring buffer is drained before the ingest thread commits.
+struct ControlRequest {
+    seal: bool,
+    reply: oneshot::Sender<Result<(), String>>,
+}
 
-async fn serve_client(stream: UnixStream, requests: tmpsc::Sender<SealRequest>) {
+/// How long a client may take to send its request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One request line of at most `control::MAX_LINE` bytes within `REQUEST_TIMEOUT`: a client
+/// that sends more, or nothing, is answered (or dropped) without anything being buffered.
+async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<String, &'static str> {
+    use tokio::io::AsyncReadExt;
+    let mut line = Vec::new();
+    let mut limited = read.take(control::MAX_LINE as u64);
+    let got = tokio::time::timeout(REQUEST_TIMEOUT, BufReader::new(&mut limited).read_until(b'\n', &mut line)).await;
+    match got {
+        Err(_) => Err("timed out"),
+        Ok(Err(_)) => Err("read failed"),
+        Ok(Ok(_)) if line.last() != Some(&b'\n') => Err("request too long or cut off"),
+        Ok(Ok(_)) => Ok(String::from_utf8_lossy(&line).trim().to_string()),
+    }
+}
+
+async fn serve_client(stream: UnixStream, requests: tmpsc::Sender<ControlRequest>) {
     let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    let mut reader = BufReader::new(read);
-    let reply = match tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line)).await {
-        Ok(Ok(_)) if line.trim() == control::SEAL => {
+    let reply = match read_request(read).await {
+        Ok(r) if r == control::FLUSH || r == control::SEAL => {
             let (tx, rx) = oneshot::channel();
-            if requests.send(tx).await.is_err() {
+            if requests.send(ControlRequest { seal: r == control::SEAL, reply: tx }).await.is_err() {
                 "error: the recorder is stopping".to_string()
             } else {
                 match rx.await {
                     Ok(Ok(())) => "ok".to_string(),
-                    Ok(Err(e)) => format!("error: {e}"),
+                    // The reason is the recorder's own (a store error), one line.
+                    Ok(Err(e)) => format!("error: {}", e.replace('\n', " ")),
                     Err(_) => "error: the recorder is stopping".to_string(),
                 }
             }
         }
-        Ok(Ok(_)) => format!("error: unknown request {:?}", line.trim()),
-        _ => return,
+        // Never echoed back: the request is whatever the peer chose to send.
+        Ok(_) => "error: unknown request (flush or seal)".to_string(),
+        Err(why) => format!("error: {why}"),
     };
-    let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, write.write_all(format!("{reply}\n").as_bytes())).await;
 }
 
 /// Records until SIGINT/SIGTERM. Returns the totals of the run.
@@ -61,6 +82,9 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     // Open the store before loading anything: a bad data dir must fail before probes go in.
     let (mut store, report) = StoreWriter::open(&args.data_dir, args.store_options(), wall_now())
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    if let Some(mode) = report.tightened {
+        tracing::warn!("{} was mode {mode:04o}, readable by others: tightened to 0700", args.data_dir.display());
+    }
     for p in &report.recovered {
         tracing::warn!("recovered {} left by a recorder that did not stop", p.display());
     }
@@ -128,7 +152,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     // which we drop before it; nothing else closes that fd.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .context("registering the ring buffer with tokio")?;
-    let (seal_tx, mut seal_rx) = tmpsc::channel::<SealRequest>(16);
+    let (seal_tx, mut seal_rx) = tmpsc::channel::<ControlRequest>(16);
     // The kernel wakes this loop only once the ring is an eighth full (a wakeup per event is
     // a context switch per exec on a busy host); the tick drains whatever is there meanwhile.
     let mut tick = tokio::time::interval(DRAIN_EVERY);
@@ -152,10 +176,11 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
                     tokio::spawn(serve_client(stream, seal_tx.clone()));
                 }
             }
-            Some(reply) = seal_rx.recv() => {
-                // Everything the kernel has written so far goes in before the seal.
+            Some(req) = seal_rx.recv() => {
+                // Everything the kernel has written so far goes in before the commit.
                 drain(ring.get_mut(), &tx);
-                if tx.send(Msg::Seal(reply)).is_err() {
+                let msg = if req.seal { Msg::Seal(req.reply) } else { Msg::Flush(req.reply) };
+                if tx.send(msg).is_err() {
                     return Err(anyhow!("ingest thread ended early"));
                 }
             }

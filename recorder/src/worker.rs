@@ -30,7 +30,9 @@ pub enum Msg {
     Snapshot(Vec<Running>),
     /// Ring-buffer records, in the order the kernel wrote them.
     Records(Vec<Vec<u8>>),
-    /// Commit and seal the active segment (a query wants current data); reply when done.
+    /// Commit now (a query wants current data); reply when done.
+    Flush(tokio::sync::oneshot::Sender<Result<(), String>>),
+    /// Commit and seal the active segment if it holds anything new; reply when done.
     Seal(tokio::sync::oneshot::Sender<Result<(), String>>),
     Stop,
 }
@@ -330,6 +332,14 @@ impl Worker {
         self.batch_started = None;
     }
 
+    /// The data directory changed under us (found by the store's checks, which also stored
+    /// each as a gap): one error line each.
+    fn log_tampers(&mut self) {
+        for t in self.store.take_tampers() {
+            tracing::error!("{}", t.what);
+        }
+    }
+
     pub fn run(mut self, rx: Receiver<Msg>) -> Totals {
         let poll_every = Duration::from_secs(1);
         let mut last_poll = Instant::now();
@@ -345,12 +355,21 @@ impl Worker {
                     }
                 }
                 Ok(Msg::Snapshot(running)) => self.on_snapshot(running),
+                Ok(Msg::Flush(reply)) => {
+                    self.commit();
+                    let r = match self.unstored.as_ref() {
+                        Some(g) => Err(format!("the store is failing: {:?}", g.reason)),
+                        None => Ok(()),
+                    };
+                    let _ = reply.send(r);
+                }
                 Ok(Msg::Seal(reply)) => {
                     self.commit();
                     let r = match self.unstored.as_ref() {
                         Some(g) => Err(format!("the store is failing: {:?}", g.reason)),
                         None => self.store.seal_now(wall_now()).map(|_| ()).map_err(|e| e.to_string()),
                     };
+                    self.log_tampers();
                     let _ = reply.send(r);
                 }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
@@ -361,6 +380,7 @@ impl Worker {
                 if let Err(e) = self.store.tick(wall_now()) {
                     tracing::warn!("segment upkeep failed: {e}");
                 }
+                self.log_tampers();
                 last_poll = Instant::now();
             }
             let age_due = self.batch_started.is_some_and(|t| t.elapsed() >= self.settings.batch_age);

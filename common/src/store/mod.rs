@@ -6,22 +6,20 @@
 //! a running recorder to seal its active segment over the [`control`] socket first.
 
 pub mod control;
+mod dir_lock;
 mod reader;
 mod schema;
 pub mod segment;
 mod segment_reader;
 mod segment_writer;
+pub mod trust;
 mod writer;
 
 pub use reader::{Found, StoreReader};
 pub use segment_reader::SegmentReader;
-pub use writer::{Batch, OpenReport, Options, StoreWriter};
+pub use writer::{Batch, OpenReport, Options, StoreWriter, Tamper};
 
-use std::{
-    fs,
-    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -40,8 +38,14 @@ pub enum StoreError {
     Foreign { path: PathBuf, detail: String },
     #[error("{path} has store format {found}; this ctrail reads up to {FORMAT_VERSION}: upgrade ctrail")]
     TooNew { path: PathBuf, found: u32 },
-    #[error("{path} is in use by another process (another recorder holds it)")]
-    Locked { path: PathBuf },
+    #[error("{path} is in use by another process (another recorder holds it{})", holder.map(|p| format!(", pid {p}")).unwrap_or_default())]
+    Locked { path: PathBuf, holder: Option<u32> },
+    #[error("refusing data directory {path}: {why} (--allow-untrusted-data-dir overrides this check)")]
+    Untrusted { path: PathBuf, why: String },
+    #[error("{path} needs recovery (its recorder did not stop cleanly); the next recorder start recovers it")]
+    NeedsRecovery { path: PathBuf },
+    #[error("{path} is {kind}, not a regular file: refusing to open it")]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("{path}")]
     Io {
         path: PathBuf,
@@ -68,22 +72,6 @@ impl StoreError {
         let text = self.to_string();
         text.contains("No space left") || text.contains("os error 28")
     }
-}
-
-/// Creates the data directory (0700) if needed and tightens an existing one: the store
-/// holds command lines, and argv leaks secrets.
-pub fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)
-}
-
-/// Opens (creating 0600 if needed) a file that only root may read.
-pub(crate) fn private_file(path: &Path) -> Result<fs::File, StoreError> {
-    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
-    let f = fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io)?;
-    Ok(f)
 }
 
 thread_local! {

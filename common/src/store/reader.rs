@@ -17,6 +17,19 @@ use super::{
 };
 use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
 
+/// The problem line for a segment that could not be read: its path once, then why.
+fn skipping(path: &Path, e: &StoreError) -> String {
+    let why = e.to_string();
+    let shown = path.display().to_string();
+    match why.strip_prefix(&shown) {
+        Some(rest) if rest.starts_with(" is ") || rest.starts_with(" needs ") => {
+            format!("skipping segment {shown}, which{rest}")
+        }
+        Some(rest) => format!("skipping segment {shown}{rest}"),
+        None => format!("skipping segment {shown}: {why}"),
+    }
+}
+
 /// An event with the container record of the segment it came from.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -37,43 +50,73 @@ pub struct StoreReader {
 }
 
 impl StoreReader {
-    /// Opens every segment of the data directory `dir`.
+    /// Opens every segment of the data directory `dir`, the active one of a running recorder
+    /// included (it is read beside the recorder, as of its last commit).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         if !dir.is_dir() {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
-        let (files, strangers) =
-            segment::list(dir).map_err(|source| StoreError::Io { path: dir.to_path_buf(), source })?;
-        if files.is_empty() {
+        let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
+        let listing = segment::list(dir).map_err(io)?;
+        let mut problems: Vec<String> = listing
+            .refused
+            .iter()
+            .map(|(p, kind)| format!("skipping {}: {kind}, not a segment file", p.display()))
+            .collect();
+        if listing.segments.is_empty() {
             // A recorder's data dir whose segments all went (retention) is an empty store.
-            if strangers.is_empty() && dir.join(super::LOCK_FILE).exists() {
+            if listing.strangers.is_empty() && dir.join(super::LOCK_FILE).exists() {
                 return Ok(StoreReader {
                     dir: dir.to_path_buf(),
                     segments: Vec::new(),
-                    problems: Mutex::new(Vec::new()),
+                    problems: Mutex::new(problems),
                 });
             }
-            return Err(match strangers.first() {
+            return Err(match listing.strangers.first() {
                 Some(p) => StoreError::Foreign { path: p.clone(), detail: "not a ctrail segment name".into() },
                 None => StoreError::Missing(dir.to_path_buf()),
             });
         }
         let mut segments = Vec::new();
-        let mut problems = Vec::new();
         let mut first_error = None;
-        for file in files {
+        let mut renamed = None;
+        for file in listing.segments {
             match guarded(&file.path, || SegmentReader::open(&file)) {
                 Ok(reader) => segments.push(Open { file, reader, containers: OnceLock::new() }),
                 // A newer format is refused outright: half an answer would mislead.
                 Err(e @ StoreError::TooNew { .. }) => return Err(e),
-                // The active segment of a running recorder: its data was sealed into
-                // another segment on request, or is at most a batch old.
-                Err(StoreError::Locked { .. }) if file.state == State::Active => {}
+                // Sealed (renamed) between the listing and the open: read again below.
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && file.state == State::Active =>
+                {
+                    renamed.get_or_insert(file.seq);
+                }
                 Err(e) => {
-                    problems.push(format!("skipping segment {}: {e}", file.path.display()));
+                    problems.push(match (&e, file.state) {
+                        (StoreError::Locked { .. }, State::Active) => format!(
+                            "skipping the active segment {}: a recorder holds it exclusively (a version before \
+                             single-writer segments?), so its latest events are not in this answer",
+                            file.path.display()
+                        ),
+                        _ => skipping(&file.path, &e),
+                    });
                     first_error.get_or_insert(e);
                 }
             }
+        }
+        if let Some(seq) = renamed
+            && let Ok(again) = segment::list(dir)
+        {
+            for file in again.segments.into_iter().filter(|f| f.seq >= seq) {
+                if segments.iter().any(|s| s.file.seq == file.seq) {
+                    continue;
+                }
+                match guarded(&file.path, || SegmentReader::open(&file)) {
+                    Ok(reader) => segments.push(Open { file, reader, containers: OnceLock::new() }),
+                    Err(e) => problems.push(skipping(&file.path, &e)),
+                }
+            }
+            segments.sort_by_key(|s| s.file.seq);
         }
         if segments.is_empty()
             && let Some(e) = first_error
@@ -103,7 +146,7 @@ impl StoreReader {
             match guarded(&s.file.path, || f(s)) {
                 Ok(v) => out.push(v),
                 Err(e) => {
-                    let msg = format!("skipping segment {}: {e}", s.file.path.display());
+                    let msg = skipping(&s.file.path, &e);
                     let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
                     if !p.contains(&msg) {
                         p.push(msg);
@@ -318,10 +361,7 @@ impl StoreReader {
             let list = match r {
                 Ok(l) => l,
                 Err(e) => {
-                    self.problems
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(format!("skipping segment {}: {e}", s.file.path.display()));
+                    self.problems.lock().unwrap_or_else(|p| p.into_inner()).push(skipping(&s.file.path, &e));
                     continue;
                 }
             };
@@ -360,11 +400,7 @@ impl StoreReader {
         });
         match resolved {
             Ok(v) => out.extend(v),
-            Err(e) => self
-                .problems
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(format!("skipping segment {}: {e}", s.file.path.display())),
+            Err(e) => self.problems.lock().unwrap_or_else(|p| p.into_inner()).push(skipping(&s.file.path, &e)),
         }
     }
 }

@@ -73,22 +73,42 @@ pub fn parse(path: &Path) -> Option<SegmentFile> {
     Some(SegmentFile { path: path.to_path_buf(), seq, state: State::Sealed { first, last } })
 }
 
-/// The segments in `dir`, oldest first, and the `.redb` files that are not segments.
-pub fn list(dir: &Path) -> std::io::Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
-    let mut segments = Vec::new();
-    let mut strangers = Vec::new();
+/// What a data directory holds, by name and by file type (never following a link).
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Segment files, oldest first.
+    pub segments: Vec<SegmentFile>,
+    /// `.redb` files whose names are not segment names.
+    pub strangers: Vec<PathBuf>,
+    /// Entries named like segments that are not regular files (a symlink, a FIFO...), with
+    /// what they are: never opened.
+    pub refused: Vec<(PathBuf, &'static str)>,
+}
+
+/// The segments in `dir`, oldest first, and what else is there that looks like one.
+pub fn list(dir: &Path) -> std::io::Result<Listing> {
+    let mut l = Listing::default();
     for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "redb") {
-            match parse(&path) {
-                Some(s) => segments.push(s),
-                None => strangers.push(path),
-            }
+        let entry = entry?;
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "redb") {
+            continue;
+        }
+        // The entry's own type (d_type or lstat): a symlink is a symlink, not its target.
+        let t = entry.file_type()?;
+        if !t.is_file() {
+            l.refused.push((path, super::trust::kind_name(t)));
+            continue;
+        }
+        match parse(&path) {
+            Some(s) => l.segments.push(s),
+            None => l.strangers.push(path),
         }
     }
-    segments.sort_by_key(|s| s.seq);
-    strangers.sort();
-    Ok((segments, strangers))
+    l.segments.sort_by_key(|s| s.seq);
+    l.strangers.sort();
+    l.refused.sort();
+    Ok(l)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use redb::{ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{FORMAT_VERSION, StoreError, schema::*, segment::SegmentFile};
 use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
@@ -23,16 +23,23 @@ impl SegmentReader {
 
     pub fn open_path(path: &Path) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
-        let db = ReadOnlyDatabase::open(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
-            // redb reports a wrong magic number as an InvalidData I/O error.
-            redb::DatabaseError::Storage(redb::StorageError::Io(source))
-                if source.kind() != std::io::ErrorKind::InvalidData =>
-            {
-                StoreError::Io { path: path.clone(), source }
-            }
-            other => StoreError::Foreign { path: path.clone(), detail: other.to_string() },
-        })?;
+        let file = super::trust::open_regular(&path, false, false)?;
+        let backend = redb::backends::FileBackend::new(file).map_err(StoreError::db)?;
+        // Single-writer mode, as the recorder writes: the active segment reads beside it.
+        let db = redb::Builder::new()
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .open_read_only_with_backend(backend)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone(), holder: None },
+                redb::DatabaseError::RepairAborted => StoreError::NeedsRecovery { path: path.clone() },
+                // redb reports a wrong magic number as an InvalidData I/O error.
+                redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                    if source.kind() != std::io::ErrorKind::InvalidData =>
+                {
+                    StoreError::Io { path: path.clone(), source }
+                }
+                other => StoreError::Foreign { path: path.clone(), detail: other.to_string() },
+            })?;
         let tx = db.begin_read().map_err(StoreError::db)?;
         let foreign = |detail: &str| StoreError::Foreign { path: path.clone(), detail: detail.to_string() };
         let meta = tx.open_table(META).map_err(|_| foreign("no ctrail meta table"))?;

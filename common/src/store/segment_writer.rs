@@ -2,57 +2,70 @@
 
 use std::{
     fs,
-    os::unix::fs::OpenOptionsExt,
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use super::{FORMAT_VERSION, StoreError, schema::*, segment};
-use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
+use super::{FORMAT_VERSION, StoreError, schema::*, segment, trust};
+use crate::record::{BootInfo, Container, Event, EventKind, Gap, ProcKey};
 
 pub(super) struct SegmentWriter {
     /// `None` only between a failed reopen and the next successful one.
     db: Option<Database>,
+    /// A second descriptor of the file redb writes: its identity and link count say whether
+    /// the path still names this file (see [`Self::intact`]).
+    file: fs::File,
     pub path: PathBuf,
     pub seq: u64,
     next: u64,
     pub first: u64,
     pub last: u64,
     pub events: u64,
+    /// exec, fork, exit, everything else: what is lost if this file is.
+    pub kinds: [u64; 4],
     pub created: u64,
 }
 
 const WRITER_CACHE_BYTES: usize = 4 << 20;
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Db(e.to_string())
+    StoreError::db(e)
 }
 
 fn meta_u64(meta: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<Option<u64>, StoreError> {
     Ok(meta.get(key).map_err(db_err)?.and_then(|v| v.value().try_into().ok()).map(u64::from_le_bytes))
 }
 
-/// Opens a segment file read-write (creating it 0600 if absent); redb repairs a file
-/// left by a crash here, keeping every committed transaction.
-fn open_db(path: &Path) -> Result<Database, StoreError> {
-    fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| StoreError::Io { path: path.to_path_buf(), source })?;
+/// Opens a segment file read-write in redb's single-writer mode, so that queries can read
+/// it beside the recorder; redb repairs a file left by a crash here, keeping every committed
+/// transaction. Returns the database and a second descriptor of its file.
+fn open_db(path: &Path, create_new: bool) -> Result<(Database, fs::File), StoreError> {
+    let file = trust::open_regular(path, true, create_new)?;
+    let io = |source| StoreError::Io { path: path.to_path_buf(), source };
+    let twin = file.try_clone().map_err(io)?;
+    let backend = redb::backends::FileBackend::new(file).map_err(StoreError::db)?;
     // redb caches pages up to its cache size (1 GiB by default) and a segment only grows:
     // the recorder's memory would grow with it. Commits are appends; a small cache suffices.
-    Database::builder().set_cache_size(WRITER_CACHE_BYTES).create(path).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf() },
-        redb::DatabaseError::Storage(redb::StorageError::Io(source))
-            if source.kind() != std::io::ErrorKind::InvalidData =>
-        {
-            StoreError::Io { path: path.to_path_buf(), source }
-        }
-        other => StoreError::Foreign { path: path.to_path_buf(), detail: other.to_string() },
-    })
+    let db = Database::builder()
+        .set_cache_size(WRITER_CACHE_BYTES)
+        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+        .create_with_backend(backend)
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_path_buf(), holder: None },
+            redb::DatabaseError::Storage(redb::StorageError::Io(source))
+                if source.kind() != std::io::ErrorKind::InvalidData =>
+            {
+                StoreError::Io { path: path.to_path_buf(), source }
+            }
+            other => StoreError::Foreign { path: path.to_path_buf(), detail: other.to_string() },
+        })?;
+    Ok((db, twin))
+}
+
+fn identity(m: &fs::Metadata) -> (u64, u64) {
+    (m.dev(), m.ino())
 }
 
 impl SegmentWriter {
@@ -66,7 +79,7 @@ impl SegmentWriter {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(StoreError::Io { path, source }),
         }
-        let db = open_db(&path)?;
+        let (db, file) = open_db(&path, true)?;
         let tx = db.begin_write().map_err(db_err)?;
         {
             let mut meta = tx.open_table(META).map_err(db_err)?;
@@ -85,7 +98,29 @@ impl SegmentWriter {
             tx.open_table(GAPS).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
-        Ok(SegmentWriter { db: Some(db), path, seq, next: 0, first: 0, last: 0, events: 0, created: now })
+        Ok(SegmentWriter {
+            db: Some(db),
+            file,
+            path,
+            seq,
+            next: 0,
+            first: 0,
+            last: 0,
+            events: 0,
+            kinds: [0; 4],
+            created: now,
+        })
+    }
+
+    /// Whether the path still names the file this writer writes: false once it was removed
+    /// or replaced (by someone with root: the directory is root's alone).
+    pub fn intact(&self) -> bool {
+        let ours = self.file.metadata().ok();
+        let named = fs::symlink_metadata(&self.path).ok();
+        match (ours, named) {
+            (Some(o), Some(n)) => o.nlink() > 0 && identity(&o) == identity(&n),
+            _ => false,
+        }
     }
 
     /// Gives a created segment its active name: the one the recorder writes from now on.
@@ -99,7 +134,7 @@ impl SegmentWriter {
     /// Reopens an active segment left behind by a recorder that did not stop (crash,
     /// `kill -9`), to seal it. Returns the writer and the time of its last commit.
     pub fn recover(file: &segment::SegmentFile) -> Result<(Self, Option<u64>), StoreError> {
-        let db = open_db(&file.path)?;
+        let (db, twin) = open_db(&file.path, false)?;
         let (first, last, events, created, last_commit) = {
             let tx = db.begin_read().map_err(db_err)?;
             let meta = tx.open_table(META).map_err(|e| StoreError::Foreign {
@@ -118,20 +153,40 @@ impl SegmentWriter {
         };
         let next = events + 1_000_000_000; // past any seq used before the crash
         Ok((
-            SegmentWriter { db: Some(db), path: file.path.clone(), seq: file.seq, next, first, last, events, created },
+            SegmentWriter {
+                db: Some(db),
+                file: twin,
+                path: file.path.clone(),
+                seq: file.seq,
+                next,
+                first,
+                last,
+                events,
+                kinds: [0, 0, 0, events],
+                created,
+            },
             last_commit,
         ))
     }
 
     pub fn size(&self) -> u64 {
-        fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Drops the handle and opens the file again: after an I/O error (a full disk) redb
-    /// refuses further transactions on the old handle until it is reopened.
+    /// refuses further transactions on the old handle until it is reopened. Only the same
+    /// file: one that replaced it under its name is not ours to write.
     pub fn reopen(&mut self) -> Result<(), StoreError> {
         self.db = None;
-        self.db = Some(open_db(&self.path)?);
+        if !self.intact() {
+            return Err(StoreError::Damaged {
+                path: self.path.clone(),
+                detail: "the active segment was removed or replaced".into(),
+            });
+        }
+        let (db, file) = open_db(&self.path, false)?;
+        self.db = Some(db);
+        self.file = file;
         Ok(())
     }
 
@@ -216,6 +271,13 @@ impl SegmentWriter {
         for e in events {
             self.first = if self.first == 0 { e.time } else { self.first.min(e.time) };
             self.last = self.last.max(e.time);
+            let k = match e.body.kind() {
+                EventKind::Exec => 0,
+                EventKind::Fork => 1,
+                EventKind::Exit => 2,
+                _ => 3,
+            };
+            self.kinds[k] += 1;
         }
         self.events += events.len() as u64;
         Ok(())
@@ -223,8 +285,13 @@ impl SegmentWriter {
 
     /// Closes the segment and renames it to its sealed name; it is immutable from here on.
     pub fn seal(self) -> Result<PathBuf, StoreError> {
+        let intact = self.intact();
         let SegmentWriter { db, path, seq, first, last, .. } = self;
         drop(db);
+        // Renaming whatever now has the name would seal someone else's file as ours.
+        if !intact {
+            return Err(StoreError::Damaged { path, detail: "the active segment was removed or replaced".into() });
+        }
         let sealed = path.with_file_name(segment::sealed_name(seq, first, last));
         fs::rename(&path, &sealed).map_err(|source| StoreError::Io { path: path.clone(), source })?;
         Ok(sealed)

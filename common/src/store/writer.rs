@@ -8,9 +8,11 @@ use std::{
 };
 
 use super::{
-    LOCK_FILE, StoreError, prepare_dir,
+    StoreError,
+    dir_lock::DirLock,
     segment::{self, SegmentFile, State},
     segment_writer::SegmentWriter,
+    trust,
 };
 use crate::record::{Body, BootInfo, Container, Event, Gap, GapReason, ProcKey, boot_index};
 
@@ -25,12 +27,28 @@ pub struct Options {
     pub retain_ns: Option<u64>,
     /// Delete the oldest sealed segments while the data directory is larger than this.
     pub max_bytes: Option<u64>,
+    /// Refuse a data directory that someone other than root (or us) could control (see
+    /// [`trust`]). Off only when the user says so (`--allow-untrusted-data-dir`).
+    pub check_trust: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { segment_age_ns: 600 * 1_000_000_000, segment_bytes: 256 << 20, retain_ns: None, max_bytes: None }
+        Options {
+            segment_age_ns: 600 * 1_000_000_000,
+            segment_bytes: 256 << 20,
+            retain_ns: None,
+            max_bytes: None,
+            check_trust: true,
+        }
     }
+}
+
+/// Something in the data directory changed under the running recorder, found by
+/// [`StoreWriter::tick`]; it is stored as a gap too.
+#[derive(Debug, Clone)]
+pub struct Tamper {
+    pub what: String,
 }
 
 /// What a batch writes.
@@ -55,11 +73,13 @@ pub struct OpenReport {
     pub set_aside: Vec<(PathBuf, String)>,
     /// The time the recorder was not running, stored as a gap.
     pub downtime: Option<Gap>,
+    /// The data directory's mode, when it let group or others read it and was tightened to 0700.
+    pub tightened: Option<u32>,
 }
 
 pub struct StoreWriter {
     dir: PathBuf,
-    _lock: fs::File,
+    lock: DirLock,
     opts: Options,
     active: SegmentWriter,
     /// Gaps written to the active segment (a segment with gaps is worth sealing).
@@ -74,31 +94,67 @@ pub struct StoreWriter {
     live: HashMap<ProcKey, Event>,
     pending_gaps: Vec<Gap>,
     broken: bool,
+    tampers: Vec<Tamper>,
 }
 
-fn set_aside(dir: &Path, path: &Path) -> PathBuf {
+/// Moves `path` into `corrupt/` (0700), under `name` (its own name when `None`); returns
+/// where it is now (where it was, when it could not be moved).
+fn set_aside(dir: &Path, path: &Path, name: Option<String>) -> PathBuf {
     let corrupt = dir.join("corrupt");
-    let _ = fs::create_dir_all(&corrupt);
-    let to = corrupt.join(path.file_name().unwrap_or_default());
+    if trust::private_subdir(&corrupt).is_err() {
+        return path.to_path_buf();
+    }
+    let name = name.unwrap_or_else(|| path.file_name().unwrap_or_default().to_string_lossy().into_owned());
+    let to = corrupt.join(name);
     match fs::rename(path, &to) {
         Ok(()) => to,
         Err(_) => path.to_path_buf(),
     }
 }
 
+/// Checks, creates and tightens the data directory, and refuses anything in it that is
+/// neither a regular file nor a directory (the control socket excepted), before any of
+/// it is opened.
+fn prepare(dir: &Path, check_trust: bool) -> Result<Option<u32>, StoreError> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if check_trust {
+        if trust::check_dir(dir)?.is_some() {
+            trust::create_dir(dir)?;
+            // Made now, by us: checked again, in case someone raced us to a name in a sticky
+            // directory such as /tmp.
+            trust::check_dir(dir)?;
+        }
+    } else {
+        trust::create_dir(dir)?;
+    }
+    let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
+    for entry in fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let t = entry.file_type().map_err(io)?;
+        let expected_socket = t.is_socket() && entry.file_name() == super::control::SOCKET;
+        if !(t.is_file() || t.is_dir() || expected_socket) {
+            return Err(StoreError::NotRegular { path: entry.path(), kind: trust::kind_name(t) });
+        }
+    }
+    let mode = fs::symlink_metadata(dir).map_err(io)?.permissions().mode() & 0o7777;
+    let tightened = if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        Some(mode)
+    } else {
+        None
+    };
+    Ok(tightened)
+}
+
 impl StoreWriter {
     /// Opens the data directory for recording: takes its lock, recovers what a crashed
     /// recorder left, records the downtime, and starts a new active segment.
     pub fn open(dir: &Path, opts: Options, now: u64) -> Result<(Self, OpenReport), StoreError> {
-        prepare_dir(dir)?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = super::private_file(&lock_path)?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked { path: dir.to_path_buf() });
-        }
+        let tightened = prepare(dir, opts.check_trust)?;
+        let lock = DirLock::take(dir)?;
         let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
-        let (segments, _) = segment::list(dir).map_err(io)?;
-        let mut report = OpenReport::default();
+        let segments = segment::list(dir).map_err(io)?.segments;
+        let mut report = OpenReport { tightened, ..Default::default() };
         let mut last_seen: Option<u64> = None;
         let mut next_seq = 0;
         for file in &segments {
@@ -111,7 +167,7 @@ impl StoreWriter {
                         super::guarded(&file.path, || super::segment_reader::SegmentReader::open(file)?.event_count());
                     match check {
                         Ok(_) => last_seen = Some(last_seen.unwrap_or(0).max(last)),
-                        Err(e) => report.set_aside.push((set_aside(dir, &file.path), e.to_string())),
+                        Err(e) => report.set_aside.push((set_aside(dir, &file.path, None), e.to_string())),
                     }
                 }
                 State::Active => match SegmentWriter::recover(file) {
@@ -122,7 +178,7 @@ impl StoreWriter {
                         }
                         report.recovered.push(w.seal()?);
                     }
-                    Err(e) => report.set_aside.push((set_aside(dir, &file.path), e.to_string())),
+                    Err(e) => report.set_aside.push((set_aside(dir, &file.path, None), e.to_string())),
                 },
             }
         }
@@ -131,7 +187,7 @@ impl StoreWriter {
         active.activate()?;
         let mut w = StoreWriter {
             dir: dir.to_path_buf(),
-            _lock: lock,
+            lock,
             opts,
             active,
             active_gaps: 0,
@@ -143,6 +199,7 @@ impl StoreWriter {
             live: HashMap::new(),
             pending_gaps: Vec::new(),
             broken: false,
+            tampers: Vec::new(),
         };
         if let Some(start) = last_seen.filter(|&t| t > 0 && t < now) {
             let gap = Gap {
@@ -261,13 +318,73 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Periodic upkeep without new events: seal an old segment, apply retention.
+    /// Periodic upkeep without new events: notice a data directory changed under us, seal
+    /// an old segment, apply retention. Returns what was found changed (also stored as gaps).
     pub fn tick(&mut self, now: u64) -> Result<(), StoreError> {
+        self.check_intact(now)?;
         if now.saturating_sub(self.active.created) >= self.opts.segment_age_ns && self.has_data() {
             self.rotate(now)?;
         } else {
             self.apply_retention(now);
         }
+        Ok(())
+    }
+
+    /// What [`Self::tick`], commits and seals found changed in the data directory since the
+    /// last call (each is stored as a gap as well), for the recorder's log.
+    pub fn take_tampers(&mut self) -> Vec<Tamper> {
+        std::mem::take(&mut self.tampers)
+    }
+
+    /// The lock file and the active segment must still be the files this writer holds. A
+    /// removed or replaced active segment takes its events with it: that is recorded as a
+    /// gap, and recording goes on in a new segment (a replacement is moved to `corrupt/`).
+    fn check_intact(&mut self, now: u64) -> Result<(), StoreError> {
+        let dir = self.dir.clone();
+        if let Some(what) = self.lock.check(|p| set_aside(&dir, p, Some("lock.replaced".into()))) {
+            self.pending_gaps.push(Gap {
+                start: now,
+                end: now,
+                lost_exec: 0,
+                lost_fork: 0,
+                lost_exit: 0,
+                lost_other: 0,
+                reason: GapReason::Tampered { detail: what.clone() },
+            });
+            self.tampers.push(Tamper { what });
+        }
+        if self.active.intact() {
+            return Ok(());
+        }
+        let name = self.active.path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let moved = fs::symlink_metadata(&self.active.path)
+            .is_ok()
+            .then(|| set_aside(&self.dir, &self.active.path, Some(format!("{name}.replaced"))));
+        let mut next = SegmentWriter::create(&self.dir, self.active.seq + 1, now)?;
+        self.start_segment(&mut next, now)?;
+        let lost = std::mem::replace(&mut self.active, next);
+        self.active.activate()?;
+        self.active_gaps = 0;
+        let [exec, fork, exit, other] = lost.kinds;
+        let what = format!(
+            "the active segment {name} was {} under the running recorder: the {} events it held are lost;              recording goes on in {}",
+            match &moved {
+                Some(to) => format!("replaced (the replacement is now {})", to.display()),
+                None => "removed".into(),
+            },
+            lost.events,
+            self.active.path.display()
+        );
+        self.pending_gaps.push(Gap {
+            start: if lost.first > 0 { lost.first } else { lost.created },
+            end: now,
+            lost_exec: exec,
+            lost_fork: fork,
+            lost_exit: exit,
+            lost_other: other,
+            reason: GapReason::SegmentLost { segment: name, events: lost.events },
+        });
+        self.tampers.push(Tamper { what });
         Ok(())
     }
 
@@ -280,12 +397,12 @@ impl StoreWriter {
         if !self.has_data() {
             return Ok(None);
         }
-        self.rotate(now).map(Some)
+        self.rotate(now)
     }
 
-    fn rotate(&mut self, now: u64) -> Result<PathBuf, StoreError> {
-        // The new segment first: if it cannot be created (a full disk), keep the old one.
-        let mut next = SegmentWriter::create(&self.dir, self.active.seq + 1, now)?;
+    /// What a new segment starts with (boots, the live processes and their containers), and
+    /// the per-segment container counters started again.
+    fn start_segment(&mut self, next: &mut SegmentWriter, now: u64) -> Result<(), StoreError> {
         for c in &mut self.containers {
             c.events = 0;
             c.processes = 0;
@@ -295,17 +412,30 @@ impl StoreWriter {
         let needed: HashSet<u32> = self.live.values().filter_map(|e| e.container).collect();
         let containers: Vec<(u32, &Container)> = needed.iter().map(|&i| (i, &self.containers[i as usize])).collect();
         next.write_start(&self.boots, &containers, &mut self.live.values())?;
+        self.dirty.clear();
+        Ok(())
+    }
+
+    fn rotate(&mut self, now: u64) -> Result<Option<PathBuf>, StoreError> {
+        // A segment someone removed cannot be sealed: it is recorded as lost instead, and
+        // its replacement is the new active segment already.
+        self.check_intact(now)?;
+        if !self.has_data() {
+            return Ok(None);
+        }
+        // The new segment first: if it cannot be created (a full disk), keep the old one.
+        let mut next = SegmentWriter::create(&self.dir, self.active.seq + 1, now)?;
+        self.start_segment(&mut next, now)?;
         // Seal first, then activate: on disk there is never more than one active segment.
         let old = std::mem::replace(&mut self.active, next);
         self.active_gaps = 0;
-        self.dirty.clear();
         let sealed = old.seal();
         // Even when sealing failed: the events that follow must go to a file that a restart
         // recovers (an unsealed old segment is recovered too, as after a crash).
         self.active.activate()?;
         let sealed = sealed?;
         self.apply_retention(now);
-        Ok(sealed)
+        Ok(Some(sealed))
     }
 
     /// Deletes whole sealed segments past `--retain` or beyond `--max-size`, oldest first,
@@ -314,7 +444,7 @@ impl StoreWriter {
         if self.opts.retain_ns.is_none() && self.opts.max_bytes.is_none() {
             return;
         }
-        let Ok((segments, _)) = segment::list(&self.dir) else { return };
+        let Ok(segments) = segment::list(&self.dir).map(|l| l.segments) else { return };
         let size = |f: &SegmentFile| fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
         let mut total: u64 = segments.iter().map(size).sum();
         for f in segments.iter().filter(|f| matches!(f.state, State::Sealed { .. })) {
@@ -345,6 +475,8 @@ impl StoreWriter {
     /// Stops recording: seals the active segment (or removes it when it holds nothing).
     pub fn close(self, now: u64) -> Result<Option<PathBuf>, StoreError> {
         let mut me = self;
+        // A loss found now is stored in the segment sealed below.
+        me.check_intact(now)?;
         if !me.pending_gaps.is_empty() {
             me.commit(&Batch::default(), now)?;
         }
@@ -378,7 +510,7 @@ mod tests {
     }
 
     fn actives(dir: &Path) -> Vec<u64> {
-        let (files, _) = segment::list(dir).unwrap();
+        let files = segment::list(dir).unwrap().segments;
         files.iter().filter(|f| f.state == State::Active).map(|f| f.seq).collect()
     }
 
@@ -388,6 +520,51 @@ mod tests {
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.ends_with(".preparing"))
             .collect()
+    }
+
+    #[test]
+    fn a_removed_active_segment_or_lock_is_recorded_and_a_second_writer_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (mut w, _) = StoreWriter::open(&dir, Options::default(), 10).unwrap();
+        let three: Vec<Event> = [100, 101, 102].map(exit_at).into();
+        w.commit(&Batch { events: three, gaps: vec![] }, 103).unwrap();
+        assert!(matches!(StoreWriter::open(&dir, Options::default(), 104), Err(StoreError::Locked { .. })));
+        // The directory itself is locked: removing the lock file frees nothing.
+        fs::remove_file(dir.join(crate::store::LOCK_FILE)).unwrap();
+        assert!(matches!(StoreWriter::open(&dir, Options::default(), 105), Err(StoreError::Locked { .. })));
+        fs::remove_file(w.active_path()).unwrap();
+        w.tick(200).unwrap();
+        let found = w.take_tampers();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(dir.join(crate::store::LOCK_FILE).exists(), "the lock file is made again");
+        w.commit(&Batch { events: vec![exit_at(300)], gaps: vec![] }, 300).unwrap();
+        w.close(400).unwrap();
+        let r = crate::store::StoreReader::open(&dir).unwrap();
+        assert_eq!(r.events(0, u64::MAX, |_| true).len(), 1, "only what came after the loss");
+        let gaps = r.gaps();
+        assert!(gaps.iter().any(|g| matches!(&g.reason, GapReason::SegmentLost { events: 3, .. }) && g.lost_exit == 3));
+        assert!(gaps.iter().any(|g| matches!(g.reason, GapReason::Tampered { .. })));
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
+    }
+
+    #[test]
+    fn a_replaced_active_segment_is_set_aside_not_sealed_as_ours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (mut w, _) = StoreWriter::open(&dir, Options::default(), 10).unwrap();
+        w.commit(&Batch { events: vec![exit_at(100)], gaps: vec![] }, 100).unwrap();
+        let active = w.active_path().to_path_buf();
+        fs::remove_file(&active).unwrap();
+        fs::write(&active, b"not ours").unwrap();
+        w.seal_now(200).unwrap();
+        assert!(!w.take_tampers().is_empty());
+        w.close(300).unwrap();
+        let name = active.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(fs::read(dir.join("corrupt").join(format!("{name}.replaced"))).unwrap(), b"not ours");
+        let r = crate::store::StoreReader::open(&dir).unwrap();
+        assert!(r.gaps().iter().any(|g| matches!(g.reason, GapReason::SegmentLost { events: 1, .. })));
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Each fixture directory holds a data directory written by that version's own code
 //! (`common/examples/fixture_store.rs` at the commit it names) and what that version's
 //! `ctrail` printed for it. Today's output must carry every key with the same value; new
-//! keys may appear (adding a key is compatible, see docs/wire-format.md).
+//! keys may appear (adding a key is compatible, see docs/output-format.md).
 
 use std::path::PathBuf;
 

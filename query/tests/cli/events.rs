@@ -97,7 +97,12 @@ fn activity_kinds_have_their_fields_as_csv_columns() {
     let row: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(header.len(), row.len());
     let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"))];
-    assert_eq!((col("type"), col("target"), col("fstype"), col("result")), ("mount", "/mnt", "tmpfs", "-1"));
+    // A negative number begins with `-`: neutralised like a formula, unless raw cells are asked for.
+    assert_eq!((col("type"), col("target"), col("fstype"), col("result")), ("mount", "/mnt", "tmpfs", "'-1"));
+    let o = ctrail(&["events", "--data-dir", &data(&d), "--type", "mount", "--format", "csv", "--raw-cells"]);
+    let text = stdout(&o);
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[header.iter().position(|h| *h == "result").unwrap()], "-1");
 }
 
 #[test]

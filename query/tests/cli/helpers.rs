@@ -163,3 +163,98 @@ pub fn sample_store(dir: &Path) {
     w.commit(&Batch { events, gaps }, now).unwrap();
     w.close(now).unwrap();
 }
+
+/// What an attacker puts in argv: terminal escapes (erase, colour, window title, bell), a
+/// newline that would split a row, spreadsheet formulas, a C1 control, a bidi override and
+/// bytes that are not UTF-8.
+pub fn hostile_argv() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = [
+        "/bin/true",
+        "\x1b[2J\x1b[31mX\x1b]0;pwned\x07",
+        "a\nb\r",
+        "=1+2",
+        "@SUM(1)",
+        "-2+3",
+        "+x",
+        "\tx",
+        "\u{9b}31m",
+        "\u{202e}txt.exe",
+        "back\\slash\x7f",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    v.push(vec![0xff, b'x', 0xfe]);
+    v
+}
+
+pub const HOSTILE_NAME: &str = "x\x1b[2J\x1b]0;owned\x07";
+
+/// A store whose every recorded string is hostile: argv, exe, comm, an LXC container whose
+/// name (and cgroup) carries escapes, and a mount target.
+pub fn hostile_store(dir: &Path) {
+    let now = T0 + 3600 * SEC;
+    let (mut w, _) = StoreWriter::open(dir, Options::default(), now).expect("create store");
+    let boot = w
+        .add_boot(&BootInfo {
+            boot_id: "b1".into(),
+            hostname: "h\x1b[2J".into(),
+            kernel: "6.18".into(),
+            ctrail_version: "test".into(),
+            wall_offset_ns: (T0 - 1000 * SEC) as i64,
+        })
+        .unwrap();
+    let cgroup = format!("/lxc.payload.{HOSTILE_NAME}");
+    let c = w.container(Container {
+        id: HOSTILE_NAME.into(),
+        runtime: Some(Runtime::Lxc),
+        name: Some(HOSTILE_NAME.into()),
+        pod_uid: None,
+        outer_id: None,
+        cgroup: Some(cgroup.clone()),
+        reason: "lxc payload cgroup".into(),
+        first_seen: u64::MAX,
+        last_seen: 0,
+        processes: 0,
+        events: 0,
+    });
+    let p = ProcKey::new(boot, 4000, 1001 * SEC);
+    let mut x = exec(&["/bin/true"], &cgroup);
+    x.argv = hostile_argv();
+    x.exe = b"=1+2\x1b[2J".to_vec();
+    x.comm = "\x1b[2Jevil".into();
+    let ev = |t: u64, body: Body| Event {
+        time: T0 + t,
+        boot_ns: 1000 * SEC + t,
+        proc: p,
+        tid: p.tgid,
+        ppid: 1,
+        parent_start: 0,
+        container: Some(c),
+        body,
+    };
+    let mount = Body::Activity(Box::new(Activity {
+        action: Action::Mount {
+            source: "=cmd|' /C calc'!A0".into(),
+            target: "/mnt/\x1b]0;t\x07".into(),
+            fstype: "tmpfs".into(),
+            flags: 0,
+        },
+        result: -1,
+        before: Creds::default(),
+        after: Creds::default(),
+        ns: Namespaces::default(),
+    }));
+    let events = vec![ev(SEC, Body::Exec(x)), ev(SEC + 1, mount)];
+    w.commit(&Batch { events, gaps: vec![] }, now).unwrap();
+    w.close(now).unwrap();
+}
+
+/// Runs `ctrail` with its standard output on a pseudo-terminal, as an analyst sees it.
+pub fn ctrail_on_tty(args: &[&str]) -> (Vec<u8>, Option<i32>) {
+    ctrail_fixtures::tty::run_on_tty(
+        Command::new(env!("CARGO_BIN_EXE_ctrail")).args(args).env_remove("CTRAIL_DATA_DIR"),
+    )
+}
+
+pub use ctrail_fixtures::tty::control_bytes;

@@ -4,5 +4,6 @@ mod classify;
 mod compat;
 mod events;
 mod helpers;
+mod hostile;
 mod live;
 mod replay;

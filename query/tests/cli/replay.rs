@@ -109,7 +109,8 @@ fn export_writes_a_checkable_case_folder() {
         assert!(header.split(',').any(|c| c == col), "events.csv lacks {col}: {header}");
     }
     assert_eq!(events.lines().count(), 1 + 4);
-    assert!(events.contains("'it'\\''s quoted'"), "argv is one shell-quoted field: {events}");
+    // Shell-quoted as 'it'"'"'s quoted', then CSV-quoted (each " doubled).
+    assert!(events.contains("'it'\"\"'\"\"'s quoted'"), "argv is one shell-quoted field: {events}");
     let procs = read("processes.csv");
     assert_eq!(procs.lines().count(), 2);
     assert!(procs.lines().nth(1).unwrap().contains(",7,"), "exit code 7: {procs}");

@@ -7,5 +7,6 @@
 mod activity;
 mod containers;
 mod helpers;
+mod hostile;
 mod kernel;
 mod store;

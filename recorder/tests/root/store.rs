@@ -13,7 +13,7 @@ use ctrail_common::{
     record::{Body, Event, GapReason},
     store::{
         StoreReader,
-        control::{self, Sealed},
+        control::{self, Reached},
         segment::{self, State},
     },
 };
@@ -29,7 +29,7 @@ fn stored_with(dir: &Path, m: &str) -> usize {
 }
 
 fn sealed_segments(dir: &Path) -> Vec<segment::SegmentFile> {
-    segment::list(dir).unwrap().0.into_iter().filter(|s| matches!(s.state, State::Sealed { .. })).collect()
+    segment::list(dir).unwrap().segments.into_iter().filter(|s| matches!(s.state, State::Sealed { .. })).collect()
 }
 
 #[test]
@@ -42,19 +42,22 @@ fn a_live_query_sees_a_process_that_exited_a_second_ago() {
     let m = marker("live");
     assert!(run(Command::new("/bin/true").arg(&m)).success());
     std::thread::sleep(Duration::from_secs(1));
-    // Another process (this test) asks the running recorder to seal, then reads.
+    // Another process (this test) asks the running recorder to flush, then reads the active
+    // segment beside it.
     let t = Instant::now();
-    assert_eq!(control::request_seal(&rec.data(), Duration::from_secs(10)), Ok(Sealed::Live));
+    let before = segment::list(&rec.data()).unwrap().segments.len();
+    assert_eq!(control::request(&rec.data(), control::FLUSH, Duration::from_secs(10)), Ok(Reached::Live));
     let r = StoreReader::open(&rec.data()).expect("read while recording");
+    assert_eq!(segment::list(&rec.data()).unwrap().segments.len(), before, "a flush makes no segment");
     let found = r.events(0, u64::MAX, |e| argv_has(e, &m));
     let took = t.elapsed();
     assert_eq!(found.len(), 1, "the exec of a process gone for a second is visible");
     let exit = r.events_of(found[0].event.proc).into_iter().any(|f| matches!(f.event.body, Body::Exit(_)));
     assert!(exit, "and so is its exit");
-    eprintln!("seal + open + query while recording: {took:?}");
+    eprintln!("flush + open + query while recording: {took:?}");
     // A second seal with nothing new does not make empty segments.
     let before = sealed_segments(&rec.data()).len();
-    assert_eq!(control::request_seal(&rec.data(), Duration::from_secs(10)), Ok(Sealed::Live));
+    assert_eq!(control::request(&rec.data(), control::SEAL, Duration::from_secs(10)), Ok(Reached::Live));
     assert!(sealed_segments(&rec.data()).len() <= before + 1);
     let _ = rec.stop();
 }
@@ -82,7 +85,8 @@ fn kill_9_during_a_storm_keeps_every_committed_batch_and_stores_the_downtime() {
     }
     let dir = rec.abandon();
     assert!(killed_at.is_some());
-    let leftovers: Vec<_> = segment::list(&data).unwrap().0.into_iter().filter(|s| s.state == State::Active).collect();
+    let leftovers: Vec<_> =
+        segment::list(&data).unwrap().segments.into_iter().filter(|s| s.state == State::Active).collect();
     assert_eq!(leftovers.len(), 1, "kill -9 leaves the active segment behind");
 
     // Restart on the same data dir: it recovers and seals the old segment, records the downtime.
@@ -106,7 +110,7 @@ fn kill_9_during_a_storm_keeps_every_committed_batch_and_stores_the_downtime() {
     assert_eq!(down.len(), 1, "{:?}", s.gaps);
     let last_stored = s.events.iter().filter(|e| argv_has(e, &m)).map(|e| e.time).max().unwrap();
     assert!(down[0].start >= last_stored && down[0].end > down[0].start, "{:?}", down[0]);
-    assert!(segment::list(&s.dir.path().join("data")).unwrap().0.iter().all(|f| f.state != State::Active));
+    assert!(segment::list(&s.dir.path().join("data")).unwrap().segments.iter().all(|f| f.state != State::Active));
 }
 
 /// Three sealed segments with one marker each.
@@ -115,7 +119,7 @@ fn three_segments(tag: &str) -> (Stored, [String; 3]) {
     let marks = [marker(&format!("{tag}-a")), marker(&format!("{tag}-b")), marker(&format!("{tag}-c"))];
     for m in &marks {
         assert!(run(Command::new("/bin/true").arg(m)).success());
-        assert_eq!(control::request_seal(&rec.data(), Duration::from_secs(10)), Ok(Sealed::Live));
+        assert_eq!(control::request(&rec.data(), control::SEAL, Duration::from_secs(10)), Ok(Reached::Live));
     }
     let (s, _) = rec.stop();
     (s, marks)
@@ -190,7 +194,10 @@ fn a_copied_data_dir_answers_the_same_offline() {
     assert!(st.success());
     let original = StoreReader::open(&data).unwrap();
     let copied = StoreReader::open(&copy.path().join("data")).unwrap();
-    assert_eq!(control::request_seal(&copy.path().join("data"), Duration::from_secs(1)), Ok(Sealed::Offline));
+    assert_eq!(
+        control::request(&copy.path().join("data"), control::SEAL, Duration::from_secs(1)),
+        Ok(Reached::Offline)
+    );
     assert_eq!(original.event_count(), copied.event_count());
     assert_eq!(original.containers(), copied.containers());
     for m in &marks {
@@ -213,7 +220,7 @@ fn retention_by_age_deletes_whole_old_segments_and_records_them() {
         assert!(run(Command::new("/bin/true").arg(m)).success());
     }
     // Retention ran many times by now; the active segment is still there, and is the newest.
-    let files = segment::list(&rec.data()).unwrap().0;
+    let files = segment::list(&rec.data()).unwrap().segments;
     let active: Vec<_> = files.iter().filter(|f| f.state == State::Active).collect();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].seq, files.iter().map(|f| f.seq).max().unwrap());
@@ -244,7 +251,7 @@ fn retention_by_size_keeps_the_data_dir_under_budget() {
     let data = rec.data();
     let (s, _) = rec.stop();
     let sizes: Vec<u64> =
-        segment::list(&data).unwrap().0.iter().map(|f| fs::metadata(&f.path).unwrap().len()).collect();
+        segment::list(&data).unwrap().segments.iter().map(|f| fs::metadata(&f.path).unwrap().len()).collect();
     let total: u64 = sizes.iter().sum();
     let largest = sizes.iter().copied().max().unwrap_or(0);
     let deleted = s.gaps.iter().filter(|g| matches!(g.reason, GapReason::Retention { .. })).count();
@@ -298,7 +305,7 @@ fn a_full_disk_keeps_the_recorder_alive_and_the_lost_window_is_a_gap() {
     assert!(run(Command::new("/bin/true").arg(&kept_m)).success());
     std::thread::sleep(Duration::from_millis(1000));
     let r = {
-        assert_eq!(control::request_seal(&data, Duration::from_secs(10)), Ok(Sealed::Live));
+        assert_eq!(control::request(&data, control::SEAL, Duration::from_secs(10)), Ok(Reached::Live));
         StoreReader::open(&data).unwrap()
     };
     let gaps: Vec<_> = r.gaps().into_iter().filter(|g| matches!(g.reason, GapReason::StoreFailed(_))).collect();

@@ -2,7 +2,7 @@
 //! and whatever parses must classify without panicking, with and without evidence.
 #![no_main]
 
-use ctrail_common::classify::{CgroupSet, Evidence, NsEvidence, classify, match_path};
+use ctrail_classify::{CgroupSet, Evidence, NsEvidence, classify, match_path};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

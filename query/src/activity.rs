@@ -1,6 +1,6 @@
 //! How the activity kinds (mount, setns, cred_change, ...) read in every output format.
 
-use ctrail_common::record::{Action, Activity, Connection, Creds};
+use ctrail_model::{Action, Activity, Connection, Creds};
 use serde_json::{Map, Value, json};
 
 use crate::view::hex64;

@@ -1,13 +1,11 @@
 //! `ctrail classify`: gathers evidence for one process or cgroup file, then asks the
-//! pure classifier in `ctrail_common::classify`.
+//! pure classifier in `ctrail_classify`.
 
 use std::{fs, io::Read, path::Path, process::ExitCode};
 
 use anyhow::{Context, Result, bail};
-use ctrail_common::{
-    classify::{self, CgroupSet, Evidence, NsEvidence, Verdict},
-    procinfo,
-};
+use ctrail_classify::{self as classify, CgroupSet, Evidence, NsEvidence, Verdict};
+use ctrail_procinfo as procinfo;
 use serde::Serialize;
 
 use crate::cli::{ClassifyArgs, Format};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ctrail_common::store::DEFAULT_DATA_DIR;
+use ctrail_store::DEFAULT_DATA_DIR;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -3,7 +3,7 @@
 use std::{io::Write, process::ExitCode};
 
 use anyhow::Result;
-use ctrail_common::record::Container;
+use ctrail_model::Container;
 use serde_json::json;
 
 use crate::{

@@ -3,10 +3,8 @@
 use std::{io::Write, process::ExitCode};
 
 use anyhow::{Result, bail};
-use ctrail_common::{
-    record::{Event, EventKind, Gap},
-    store::Found,
-};
+use ctrail_model::{Event, EventKind, Gap};
+use ctrail_store::Found;
 
 use crate::{
     cli::{EventsArgs, Filters, Format},
@@ -134,7 +132,7 @@ fn hex_into(b: &[u8], s: &mut String) {
 /// Fills `row` with one events.csv row ([`csv_header`] order). Exports write millions of
 /// rows: fields go straight into the record's buffer, with no string per field.
 pub fn csv_record(v: &EventView<'_>, row: &mut CsvRow) {
-    use ctrail_common::record::Body;
+    use ctrail_model::Body;
     use std::fmt::Write as _;
     let e = v.event;
     row.clear();
@@ -166,8 +164,8 @@ pub fn csv_record(v: &EventView<'_>, row: &mut CsvRow) {
             row.push(&f.comm);
             row.empty(4);
         }
-        Body::CgroupMove(ctrail_common::record::CgroupMove { path, .. })
-        | Body::Container(ctrail_common::record::ContainerLife { cgroup: path, .. }) => {
+        Body::CgroupMove(ctrail_model::CgroupMove { path, .. })
+        | Body::Container(ctrail_model::ContainerLife { cgroup: path, .. }) => {
             row.empty(11);
             row.push(path);
         }
@@ -215,7 +213,7 @@ pub fn csv_record(v: &EventView<'_>, row: &mut CsvRow) {
 
 /// The DETAIL column, as bytes (argv may be any bytes; the table escapes them).
 fn detail(v: &EventView<'_>) -> Vec<u8> {
-    use ctrail_common::record::Body;
+    use ctrail_model::Body;
     let text = match &v.event.body {
         Body::Exec(x) if x.argv.is_empty() => return x.exe.clone(),
         Body::Exec(x) => return crate::view::argv_line(&x.argv),

@@ -13,11 +13,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use ctrail_common::{
-    VERSION,
-    record::{Body, ProcKey},
-    store::Found,
-};
+use ctrail_model::{Body, ProcKey, VERSION};
+use ctrail_store::Found;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use sha2::{Digest, Sha256};

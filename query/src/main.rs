@@ -24,7 +24,7 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
-    ctrail_common::store::quiet_guarded_panics();
+    ctrail_store::quiet_guarded_panics();
     match run() {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

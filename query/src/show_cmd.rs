@@ -4,10 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ctrail_common::{
-    record::{Body, ProcKey},
-    store::Found,
-};
+use ctrail_model::{Body, ProcKey};
+use ctrail_store::Found;
 
 use crate::{
     cli::{Format, ShowArgs},

@@ -3,10 +3,8 @@
 use std::{collections::HashMap, path::Path, time::Duration};
 
 use anyhow::{Result, bail};
-use ctrail_common::{
-    record::{BootInfo, Container, ProcKey},
-    store::{StoreReader, control},
-};
+use ctrail_model::{BootInfo, Container, ProcKey};
+use ctrail_store::{StoreReader, control};
 
 use crate::report::Report;
 

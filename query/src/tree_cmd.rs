@@ -7,7 +7,8 @@ use std::{
 };
 
 use anyhow::Result;
-use ctrail_common::{record::ProcKey, store::Found};
+use ctrail_model::ProcKey;
+use ctrail_store::Found;
 
 use crate::{
     cli::{Format, PsArgs},

@@ -1,9 +1,7 @@
 //! Flat views of stored records, shared by every output format.
 
-use ctrail_common::{
-    record::{Body, Container, Event, Gap, Source},
-    store::Found,
-};
+use ctrail_model::{Body, Container, Event, Gap, Source};
+use ctrail_store::Found;
 
 use crate::time::rfc3339;
 
@@ -117,17 +115,17 @@ pub struct GapView<'a>(pub &'a Gap);
 impl GapView<'_> {
     pub fn reason(&self) -> String {
         match &self.0.reason {
-            ctrail_common::record::GapReason::RingBufferFull => "ring buffer full".into(),
-            ctrail_common::record::GapReason::StoreFailed(e) => format!("store failed: {e}"),
-            ctrail_common::record::GapReason::RecorderDown { crashed: true } => "recorder crashed".into(),
-            ctrail_common::record::GapReason::RecorderDown { crashed: false } => "recorder stopped".into(),
-            ctrail_common::record::GapReason::Retention { segment, events } => {
+            ctrail_model::GapReason::RingBufferFull => "ring buffer full".into(),
+            ctrail_model::GapReason::StoreFailed(e) => format!("store failed: {e}"),
+            ctrail_model::GapReason::RecorderDown { crashed: true } => "recorder crashed".into(),
+            ctrail_model::GapReason::RecorderDown { crashed: false } => "recorder stopped".into(),
+            ctrail_model::GapReason::Retention { segment, events } => {
                 format!("retention deleted segment {segment} ({events} events)")
             }
-            ctrail_common::record::GapReason::SegmentLost { segment, events } => {
+            ctrail_model::GapReason::SegmentLost { segment, events } => {
                 format!("active segment {segment} removed or replaced under the recorder ({events} events lost)")
             }
-            ctrail_common::record::GapReason::Tampered { detail } => format!("data directory changed: {detail}"),
+            ctrail_model::GapReason::Tampered { detail } => format!("data directory changed: {detail}"),
         }
     }
 }

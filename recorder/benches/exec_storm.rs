@@ -16,7 +16,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ctrail_common::{record::Body, store::StoreReader};
+use ctrail_model::Body;
+use ctrail_store::StoreReader;
 
 const WORKERS: usize = 2;
 

@@ -7,11 +7,9 @@
 
 use std::collections::HashMap;
 
-use ctrail_common::{
-    classify::{self, CgroupLine, CgroupSet, Evidence, NsEvidence, Verdict},
-    record::{Action, Activity, Container, Exec, ProcKey},
-    wire::CgKey,
-};
+use ctrail_classify::{self as classify, CgroupLine, CgroupSet, Evidence, NsEvidence, Verdict};
+use ctrail_model::{Action, Activity, Container, Exec, ProcKey};
+use ctrail_wire::CgKey;
 
 use crate::host::Host;
 

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ctrail_common::wire;
+use ctrail_wire as wire;
 
 use crate::{host, loader, preflight};
 
@@ -18,7 +18,7 @@ pub fn check() -> Result<ExitCode> {
         "privileges       {}",
         if preflight::privileged() { "ok" } else { "MISSING (need root or CAP_BPF+CAP_PERFMON)" }
     );
-    let h = host::discover(ctrail_common::VERSION)?;
+    let h = host::discover(ctrail_model::VERSION)?;
     let layout = match (&h.v2_mount, &h.v1) {
         (Some(m), None) => format!("pure cgroup v2 at {}", m.display()),
         (Some(m), Some(v1)) => {

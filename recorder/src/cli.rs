@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ctrail_common::{store::DEFAULT_DATA_DIR, wire};
+use ctrail_store::DEFAULT_DATA_DIR;
+use ctrail_wire as wire;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -100,8 +101,8 @@ pub enum AttachArg {
 }
 
 impl RunArgs {
-    pub fn store_options(&self) -> ctrail_common::store::Options {
-        ctrail_common::store::Options {
+    pub fn store_options(&self) -> ctrail_store::Options {
+        ctrail_store::Options {
             segment_age_ns: self.segment_age,
             segment_bytes: self.segment_size,
             retain_ns: self.retain,

@@ -1,11 +1,11 @@
 //! Ring-buffer bytes to owned records. The only code that reads the wire layout.
 
-use ctrail_common::{
-    record::{Action, Activity, Caps, CgroupMove, Cgroups, Connection, Creds, Exec, Exit, Fork, Namespaces, Source},
-    wire::{
-        self, RawActivity, RawCgroupDir, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, RawSockaddrs,
-        c_bytes, flags, op, read_plain,
-    },
+use ctrail_model::{
+    Action, Activity, Caps, CgroupMove, Cgroups, Connection, Creds, Exec, Exit, Fork, Namespaces, Source,
+};
+use ctrail_wire::{
+    self as wire, RawActivity, RawCgroupDir, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, RawSockaddrs,
+    c_bytes, flags, op, read_plain,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -7,11 +7,9 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use ctrail_common::{
-    classify::{CgroupLine, CgroupSet},
-    procinfo,
-    record::BootInfo,
-};
+use ctrail_classify::{CgroupLine, CgroupSet};
+use ctrail_model::BootInfo;
+use ctrail_procinfo as procinfo;
 
 /// Where the v1 hierarchies are; `None` on a pure cgroup v2 host.
 #[derive(Debug, Clone)]

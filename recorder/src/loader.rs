@@ -9,8 +9,8 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
-use ctrail_common::wire::{self, CgKey};
 use ctrail_recorder_ebpf::{globals, maps, object, programs as p};
+use ctrail_wire::{self as wire, CgKey};
 
 /// The init_module and finit_module op bits (events.h `enum ct_op`).
 const MODULE_OPS: u32 = 1 << 17 | 1 << 18;

@@ -18,7 +18,7 @@ use anyhow::Result;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    ctrail_common::store::quiet_guarded_panics();
+    ctrail_store::quiet_guarded_panics();
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));

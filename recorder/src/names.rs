@@ -11,7 +11,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ctrail_common::{classify::Runtime, record::Container};
+use ctrail_classify::Runtime;
+use ctrail_model::Container;
 
 #[derive(Default)]
 pub struct Names {

@@ -8,10 +8,8 @@ use std::{
 
 use anyhow::{Context, Result, anyhow};
 use aya::maps::{MapData, RingBuf};
-use ctrail_common::{
-    VERSION,
-    store::{StoreWriter, control},
-};
+use ctrail_model::VERSION;
+use ctrail_store::{StoreWriter, control};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Interest, unix::AsyncFd},
     net::{UnixListener, UnixStream},

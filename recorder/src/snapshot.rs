@@ -6,10 +6,8 @@
 
 use std::{fs, path::Path};
 
-use ctrail_common::{
-    procinfo,
-    record::{Caps, Cgroups, Exec, Namespaces, Source, USER_HZ},
-};
+use ctrail_model::{Caps, Cgroups, Exec, Namespaces, Source, USER_HZ};
+use ctrail_procinfo as procinfo;
 
 use crate::{
     decode::split_argv,

@@ -12,11 +12,9 @@ use std::{
 };
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
-use ctrail_common::{
-    record::{Action, Body, Container, ContainerLife, Event, EventKind, Gap, GapReason, ProcKey},
-    store::{Batch, StoreWriter},
-    wire::{self, CgKey, counter},
-};
+use ctrail_model::{Action, Body, Container, ContainerLife, Event, EventKind, Gap, GapReason, ProcKey};
+use ctrail_store::{Batch, StoreWriter};
+use ctrail_wire::{self as wire, CgKey, counter};
 
 use crate::{
     attribution::Attribution,

@@ -224,8 +224,9 @@ fn bench() -> Result<()> {
     let started = shell("date -u +%Y-%m-%dT%H:%M:%SZ");
     let storm = bench_output("ctrail-recorder", "exec_storm")?;
     let syscalls = bench_output("ctrail-recorder", "syscalls")?;
+    let ingest = bench_output("ctrail-store", "ingest")?;
     let store = bench_output("ctrail", "store")?;
-    let classify = bench_output("ctrail-common", "classify")?;
+    let classify = bench_output("ctrail-classify", "classify")?;
     let machine = format!(
         "{} ({} CPUs), {} of memory, Linux {}, {}",
         shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'"),
@@ -241,7 +242,7 @@ fn bench() -> Result<()> {
          Every number is measured in the same run as its baseline, rounds interleaved where \
          they compare tracers; these machines are noisy, so read ratios rather than absolutes.\n\n\
          {notes}\n## Exec storms: overhead, loss, CPU and memory\n\n{storm}\n\
-         ## System call overhead\n\n```\n{syscalls}```\n\n## Store: ingest and queries\n\n{store}\n\
+         ## System call overhead\n\n```\n{syscalls}```\n\n## Store: ingest and queries\n\n{ingest}\n{store}\n\
          ## Classifier\n\n```\n{classify}```\n",
         shell("git rev-parse --short HEAD"),
     );

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use ctrail_common::record::Body;
+use ctrail_model::Body;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 

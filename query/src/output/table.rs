@@ -30,5 +30,5 @@ impl std::fmt::Display for Table {
 
 /// The first 12 characters of an ID, as docker shows it (tables only: JSON and CSV keep it whole).
 pub fn short_id(id: &str) -> String {
-    if ctrail_common::classify::is_hex64(id) { id[..12].to_string() } else { id.to_string() }
+    if ctrail_classify::is_hex64(id) { id[..12].to_string() } else { id.to_string() }
 }

@@ -6,14 +6,12 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-use ctrail_common::{
-    classify::Runtime,
-    record::{
-        Action, Activity, Body, BootInfo, Caps, CgroupMove, Cgroups, Container, Creds, Event, Exec, Exit, Fork, Gap,
-        GapReason, Namespaces, ProcKey, Source,
-    },
-    store::{Batch, Options, StoreWriter},
+use ctrail_model::Runtime;
+use ctrail_model::{
+    Action, Activity, Body, BootInfo, Caps, CgroupMove, Cgroups, Container, Creds, Event, Exec, Exit, Fork, Gap,
+    GapReason, Namespaces, ProcKey, Source,
 };
+use ctrail_store::{Batch, Options, StoreWriter};
 
 pub fn ctrail(args: &[&str]) -> Output {
     ctrail_stdin(args, None)

@@ -194,7 +194,7 @@ fn a_skipped_segment_makes_the_answer_and_the_case_say_incomplete() {
     sample_store(&data);
     // A second segment, then damage it beyond reading.
     hostile_store(&data);
-    let segs: Vec<_> = ctrail_common::store::segment::list(&data).unwrap().segments;
+    let segs: Vec<_> = ctrail_store::segment::list(&data).unwrap().segments;
     assert_eq!(segs.len(), 2);
     std::fs::write(&segs[1].path, vec![0x5a; 8192]).unwrap();
     let o = ctrail(&["events", "--data-dir", data.to_str().unwrap(), "--format", "json"]);
@@ -228,7 +228,7 @@ fn times_take_any_rfc3339_instant_and_durations_no_sign() {
     }
     let o = ctrail(&["events", "--data-dir", &data, "--type", "bogus"]);
     assert_eq!(o.status.code(), Some(2));
-    for kind in ctrail_common::record::EventKind::ALL {
+    for kind in ctrail_model::EventKind::ALL {
         assert!(stderr(&o).contains(kind.as_str()), "{kind:?} missing from: {}", stderr(&o));
     }
 }

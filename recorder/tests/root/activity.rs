@@ -9,7 +9,7 @@ use std::{
     sync::OnceLock,
 };
 
-use ctrail_common::record::{Action, Activity, Body, Event};
+use ctrail_model::{Action, Activity, Body, Event};
 
 use crate::helpers::*;
 

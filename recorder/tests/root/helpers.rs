@@ -8,10 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ctrail_common::{
-    record::{Body, Event},
-    store::StoreReader,
-};
+use ctrail_model::{Body, Event};
+use ctrail_store::StoreReader;
 
 /// One recorder at a time: they all see every process, and the storm and loss tests
 /// must not disturb each other's counts.
@@ -154,15 +152,15 @@ impl Recorder {
 pub struct Stored {
     pub events: Vec<Event>,
     /// The container of `events[i]`, merged across segments.
-    pub containers: Vec<Option<ctrail_common::record::Container>>,
-    pub gaps: Vec<ctrail_common::record::Gap>,
+    pub containers: Vec<Option<ctrail_model::Container>>,
+    pub gaps: Vec<ctrail_model::Gap>,
     pub problems: Vec<String>,
     pub dir: tempfile::TempDir,
 }
 
 impl Stored {
     pub fn load(r: StoreReader, dir: tempfile::TempDir) -> Stored {
-        let merged: std::collections::HashMap<String, ctrail_common::record::Container> =
+        let merged: std::collections::HashMap<String, ctrail_model::Container> =
             r.containers().into_iter().map(|c| (c.id.clone(), c)).collect();
         let found = r.events(0, u64::MAX, |_| true);
         let containers = found.iter().map(|f| f.container.as_ref().map(|c| merged[&c.id].clone())).collect();
@@ -187,13 +185,13 @@ impl Stored {
         self.events.iter().find(|x| x.proc == e.proc && matches!(x.body, Body::Exit(_)))
     }
 
-    pub fn container_of(&self, e: &Event) -> Option<&ctrail_common::record::Container> {
+    pub fn container_of(&self, e: &Event) -> Option<&ctrail_model::Container> {
         let i = self.events.iter().position(|x| std::ptr::eq(x, e))?;
         self.containers[i].as_ref()
     }
 }
 
-pub fn exec_of(e: &Event) -> &ctrail_common::record::Exec {
+pub fn exec_of(e: &Event) -> &ctrail_model::Exec {
     match &e.body {
         Body::Exec(x) => x,
         other => panic!("not an exec: {other:?}"),

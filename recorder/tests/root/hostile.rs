@@ -12,14 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ctrail_common::{
-    record::GapReason,
-    store::{
-        StoreReader,
-        control::{self, Reached},
-    },
-};
 use ctrail_fixtures::tty::{control_bytes, run_on_tty};
+use ctrail_model::GapReason;
+use ctrail_store::{
+    StoreReader,
+    control::{self, Reached},
+};
 
 use crate::helpers::*;
 
@@ -281,11 +279,11 @@ fn removing_the_active_segment_or_the_lock_is_a_gap_and_a_log_line_and_a_second_
     let before = marker("before-removal");
     assert!(run(Command::new("/bin/true").arg(&before)).success());
     assert_eq!(control::request(&data, control::FLUSH, Duration::from_secs(10)), Ok(Reached::Live));
-    let active = ctrail_common::store::segment::list(&data)
+    let active = ctrail_store::segment::list(&data)
         .unwrap()
         .segments
         .into_iter()
-        .find(|s| s.state == ctrail_common::store::segment::State::Active)
+        .find(|s| s.state == ctrail_store::segment::State::Active)
         .unwrap();
     fs::remove_file(&active.path).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -321,7 +319,7 @@ fn two_hundred_live_queries_add_no_segments_and_see_what_just_ran() {
     let _g = serial();
     let rec = Recorder::start(&[]);
     let data = rec.data();
-    let count = || ctrail_common::store::segment::list(&data).unwrap().segments.len();
+    let count = || ctrail_store::segment::list(&data).unwrap().segments.len();
     let before = count();
     let m = marker("fresh");
     assert!(run(Command::new("/bin/true").arg(&m)).success());

@@ -10,10 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ctrail_common::{
-    classify::Runtime,
-    record::{Body, Event, GapReason, Source},
-};
+use ctrail_classify::Runtime;
+use ctrail_model::{Body, Event, GapReason, Source};
 
 use crate::helpers::*;
 
@@ -348,11 +346,11 @@ fn raw_tp_fallback_records_the_same() {
     assert!(s.events.iter().any(|e| e.proc.tgid != 0 && matches!(e.body, Body::Fork(_))), "forks via raw_tp");
 }
 
-fn activities(s: &Stored, pred: impl Fn(&ctrail_common::record::Activity) -> bool) -> Vec<&Event> {
+fn activities(s: &Stored, pred: impl Fn(&ctrail_model::Activity) -> bool) -> Vec<&Event> {
     s.events.iter().filter(|e| matches!(&e.body, Body::Activity(a) if pred(a))).collect()
 }
 
-fn activity_of(e: &Event) -> &ctrail_common::record::Activity {
+fn activity_of(e: &Event) -> &ctrail_model::Activity {
     match &e.body {
         Body::Activity(a) => a,
         other => panic!("not an activity: {other:?}"),
@@ -361,7 +359,7 @@ fn activity_of(e: &Event) -> &ctrail_common::record::Activity {
 
 #[test]
 fn mounts_namespaces_chroot_and_credential_changes_are_recorded() {
-    use ctrail_common::record::Action;
+    use ctrail_model::Action;
     if !need_root() {
         return;
     }
@@ -471,7 +469,7 @@ fn activity_can_be_switched_off() {
 
 #[test]
 fn container_start_end_and_ptrace_into_a_container() {
-    use ctrail_common::record::Action;
+    use ctrail_model::Action;
     if !need_root() {
         return;
     }

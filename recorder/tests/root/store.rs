@@ -9,13 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ctrail_common::{
-    record::{Body, Event, GapReason},
-    store::{
-        StoreReader,
-        control::{self, Reached},
-        segment::{self, State},
-    },
+use ctrail_model::{Body, Event, GapReason};
+use ctrail_store::{
+    StoreReader,
+    control::{self, Reached},
+    segment::{self, State},
 };
 
 use crate::helpers::*;
@@ -131,7 +129,7 @@ fn segment_holding(dir: &Path, m: &str) -> segment::SegmentFile {
 
 fn stored_in(f: &segment::SegmentFile, m: &str) -> bool {
     let mut hit = false;
-    let _ = ctrail_common::store::SegmentReader::open(f).unwrap().for_each_event(0, u64::MAX, |e| {
+    let _ = ctrail_store::SegmentReader::open(f).unwrap().for_each_event(0, u64::MAX, |e| {
         hit |= argv_has(&e, m);
         std::ops::ControlFlow::Continue(())
     });

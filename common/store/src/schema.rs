@@ -10,22 +10,22 @@ use super::StoreError;
 /// `magic` -> [`MAGIC`]; `format` -> u32 LE format version; `seq` -> u64 LE segment number;
 /// `created`, `last_commit` -> u64 LE wall ns.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-/// (boot, tgid, start) -> [`crate::record::Event`]: the processes alive when the segment
+/// (boot, tgid, start) -> [`ctrail_model::Event`]: the processes alive when the segment
 /// began (their latest exec, or fork if they never exec'd), so the segment reads alone.
 pub const CHECKPOINT: TableDefinition<(u32, u32, u64), &[u8]> = TableDefinition::new("checkpoint");
-/// boot index (from the boot id, see [`crate::record::boot_index`]) -> [`crate::record::BootInfo`]
+/// boot index (from the boot id, see [`ctrail_model::boot_index`]) -> [`ctrail_model::BootInfo`]
 pub const BOOTS: TableDefinition<u32, &[u8]> = TableDefinition::new("boots");
-/// (wall ns, seq) -> [`crate::record::Event`]; seq is unique and grows with each event.
+/// (wall ns, seq) -> [`ctrail_model::Event`]; seq is unique and grows with each event.
 pub const EVENTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("events");
 /// (boot, tgid, start, wall ns, seq) -> (): the events of one process, in time order.
 pub const BY_PROC: TableDefinition<(u32, u32, u64, u64, u64), ()> = TableDefinition::new("by_proc");
 /// (container index, wall ns, seq) -> (): the events of one container, in time order.
 pub const BY_CONTAINER: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("by_container");
-/// container index -> [`crate::record::Container`]
+/// container index -> [`ctrail_model::Container`]
 pub const CONTAINERS: TableDefinition<u32, &[u8]> = TableDefinition::new("containers");
 /// full container id -> container index
 pub const CONTAINER_IDS: TableDefinition<&str, u32> = TableDefinition::new("container_ids");
-/// (start wall ns, seq) -> [`crate::record::Gap`]
+/// (start wall ns, seq) -> [`ctrail_model::Gap`]
 pub const GAPS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("gaps");
 
 pub const MAGIC: &[u8] = b"ctrail-store";

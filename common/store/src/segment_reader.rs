@@ -8,7 +8,7 @@ use std::{
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{FORMAT_VERSION, StoreError, schema::*, segment::SegmentFile};
-use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
+use ctrail_model::{BootInfo, Container, Event, Gap, ProcKey};
 
 pub struct SegmentReader {
     tx: ReadTransaction,

@@ -14,7 +14,7 @@ use super::{
     segment_writer::SegmentWriter,
     trust,
 };
-use crate::record::{Body, BootInfo, Container, Event, Gap, GapReason, ProcKey, boot_index};
+use ctrail_model::{Body, BootInfo, Container, Event, Gap, GapReason, ProcKey, boot_index};
 
 /// When to start a new segment, and what to keep.
 #[derive(Debug, Clone, Copy)]
@@ -493,7 +493,7 @@ impl StoreWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Exit, ProcKey};
+    use ctrail_model::{Exit, ProcKey};
 
     fn exit_at(time: u64) -> Event {
         let proc = ProcKey::new(1, 42, 1_000_000_000);
@@ -531,16 +531,16 @@ mod tests {
         w.commit(&Batch { events: three, gaps: vec![] }, 103).unwrap();
         assert!(matches!(StoreWriter::open(&dir, Options::default(), 104), Err(StoreError::Locked { .. })));
         // The directory itself is locked: removing the lock file frees nothing.
-        fs::remove_file(dir.join(crate::store::LOCK_FILE)).unwrap();
+        fs::remove_file(dir.join(crate::LOCK_FILE)).unwrap();
         assert!(matches!(StoreWriter::open(&dir, Options::default(), 105), Err(StoreError::Locked { .. })));
         fs::remove_file(w.active_path()).unwrap();
         w.tick(200).unwrap();
         let found = w.take_tampers();
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(dir.join(crate::store::LOCK_FILE).exists(), "the lock file is made again");
+        assert!(dir.join(crate::LOCK_FILE).exists(), "the lock file is made again");
         w.commit(&Batch { events: vec![exit_at(300)], gaps: vec![] }, 300).unwrap();
         w.close(400).unwrap();
-        let r = crate::store::StoreReader::open(&dir).unwrap();
+        let r = crate::StoreReader::open(&dir).unwrap();
         assert_eq!(r.events(0, u64::MAX, |_| true).len(), 1, "only what came after the loss");
         let gaps = r.gaps();
         assert!(gaps.iter().any(|g| matches!(&g.reason, GapReason::SegmentLost { events: 3, .. }) && g.lost_exit == 3));
@@ -562,7 +562,7 @@ mod tests {
         w.close(300).unwrap();
         let name = active.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(fs::read(dir.join("corrupt").join(format!("{name}.replaced"))).unwrap(), b"not ours");
-        let r = crate::store::StoreReader::open(&dir).unwrap();
+        let r = crate::StoreReader::open(&dir).unwrap();
         assert!(r.gaps().iter().any(|g| matches!(g.reason, GapReason::SegmentLost { events: 1, .. })));
         assert!(r.problems().is_empty(), "{:?}", r.problems());
     }
@@ -589,7 +589,7 @@ mod tests {
         assert_eq!(actives(&dir), vec![w.active.seq]);
         assert!(preparing(&dir).is_empty());
         drop(w);
-        let r = crate::store::StoreReader::open(&dir).unwrap();
+        let r = crate::StoreReader::open(&dir).unwrap();
         assert_eq!(r.events(0, u64::MAX, |_| true).len(), 3, "every committed event is still there");
         assert!(r.problems().is_empty(), "{:?}", r.problems());
     }

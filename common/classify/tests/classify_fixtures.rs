@@ -1,6 +1,6 @@
 //! The classifier against every real-shaped case in fixtures/cgroup-cases.
 
-use ctrail_common::classify::{CgroupSet, Evidence, NsEvidence, Runtime, classify};
+use ctrail_classify::{CgroupSet, Evidence, NsEvidence, Runtime, classify};
 use ctrail_fixtures::{CgroupCase, cgroup_cases};
 
 fn ns_evidence(c: &CgroupCase) -> NsEvidence {

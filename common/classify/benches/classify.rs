@@ -5,7 +5,7 @@
 
 use std::{hint::black_box, time::Instant};
 
-use ctrail_common::classify::{CgroupSet, Evidence, NsEvidence, classify};
+use ctrail_classify::{CgroupSet, Evidence, NsEvidence, classify};
 use ctrail_fixtures::cgroup_cases;
 
 fn per_item(rounds: usize, items: usize, mut f: impl FnMut()) -> f64 {

@@ -1,11 +1,11 @@
 //! Reading what /proc says about a process: namespace inodes, cgroups, stat fields.
 //!
 //! The I/O half of classification, shared by the recorder (snapshot, host facts) and
-//! `ctrail classify --pid`; the deciding half stays pure in [`crate::classify`].
+//! `ctrail classify --pid`; the deciding half stays pure in `ctrail_classify`.
 
 use std::{fs, path::Path};
 
-use crate::classify::{self, CgroupLine, CgroupSet, PathMatch};
+use ctrail_classify::{self as classify, CgroupLine, CgroupSet, PathMatch};
 
 pub const NS_NAMES: [&str; 7] = ["pid", "mnt", "net", "uts", "ipc", "user", "cgroup"];
 

@@ -9,11 +9,9 @@
 
 use std::path::PathBuf;
 
-use ctrail_common::{
-    classify::Runtime,
-    record::*,
-    store::{Batch, Options, StoreWriter},
-};
+use ctrail_model::Runtime;
+use ctrail_model::*;
+use ctrail_store::{Batch, Options, StoreWriter};
 
 const SEC: u64 = 1_000_000_000;
 /// 2026-11-01T00:00:00Z: fixed, so the fixture is the same whenever it is written.

@@ -15,7 +15,7 @@ use super::{
     segment::{self, SegmentFile, State},
     segment_reader::SegmentReader,
 };
-use crate::record::{BootInfo, Container, Event, Gap, ProcKey};
+use ctrail_model::{BootInfo, Container, Event, Gap, ProcKey};
 
 /// The problem line for a segment that could not be read: its path once, then why.
 fn skipping(path: &Path, e: &StoreError) -> String {
@@ -323,7 +323,7 @@ impl StoreReader {
     /// then. Later segments add only `/proc` snapshot records that started by `at` (a
     /// recorder restarted after `at` still saw them running, so they were alive at `at`).
     pub fn alive_at(&self, at: u64, container: Option<&str>) -> Vec<Found> {
-        use crate::record::{Body, Source};
+        use ctrail_model::{Body, Source};
         let created: Vec<u64> = self.segments.iter().map(|s| s.reader.created().unwrap_or(0)).collect();
         let k = created.iter().rposition(|&c| c <= at).unwrap_or(0);
         let mut alive: HashMap<ProcKey, Found> = HashMap::new();

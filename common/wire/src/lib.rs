@@ -3,7 +3,7 @@
 //! Every struct is `#[repr(C)]` with explicit padding fields and compile-time size and
 //! offset asserts against the numbers in the header, so a change on one side that is not
 //! made on the other fails the build. Decoding a ring-buffer record into these types and
-//! from there into owned [`crate::record`] types happens in [`decode`].
+//! from there into owned `ctrail_model` types happens in the recorder (`decode.rs`).
 
 use std::mem::{offset_of, size_of};
 

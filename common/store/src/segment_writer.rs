@@ -9,7 +9,7 @@ use std::{
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{FORMAT_VERSION, StoreError, schema::*, segment, trust};
-use crate::record::{BootInfo, Container, Event, EventKind, Gap, ProcKey};
+use ctrail_model::{BootInfo, Container, Event, EventKind, Gap, ProcKey};
 
 pub(super) struct SegmentWriter {
     /// `None` only between a failed reopen and the next successful one.

@@ -3,12 +3,15 @@
 
 use std::{fs, io::Read, path::Path, process::ExitCode};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ctrail_classify::{self as classify, CgroupSet, Evidence, NsEvidence, Verdict};
 use ctrail_procinfo as procinfo;
 use serde::Serialize;
 
-use crate::cli::{ClassifyArgs, Format};
+use crate::{
+    cli::ClassifyArgs,
+    output::{self, OneFormat},
+};
 
 fn comm_of(pid: u32) -> Option<String> {
     fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_string())
@@ -26,10 +29,12 @@ struct Json<'a> {
     reason: &'a str,
 }
 
-fn print(v: &Verdict, format: Option<Format>) -> Result<()> {
+fn print(v: &Verdict, format: Option<OneFormat>) -> Result<()> {
     let mut out = std::io::stdout().lock();
+    // One readable line unless JSON is asked for, on a terminal or not (the JSON contract
+    // is `--format json`).
     match format {
-        Some(Format::Json) => {
+        Some(OneFormat::Json) => {
             let j = Json {
                 container: v.container,
                 runtime: v.runtime.map(|r| r.as_str()),
@@ -40,12 +45,9 @@ fn print(v: &Verdict, format: Option<Format>) -> Result<()> {
                 cgroup: v.cgroup.as_deref(),
                 reason: &v.reason,
             };
-            crate::output::json::write_line(&mut out, &j)?;
+            output::json::write_line(&mut out, &j)?;
         }
-        Some(Format::Csv) => {
-            bail!("classify prints one line or JSON; --format csv is for events and exports")
-        }
-        _ => {
+        Some(OneFormat::Table) | None => {
             // The cgroup file is whatever the user (or a process) wrote: escaped as one line.
             let mut text = String::new();
             if v.container {
@@ -60,7 +62,7 @@ fn print(v: &Verdict, format: Option<Format>) -> Result<()> {
                 text.push_str(": ");
             }
             text.push_str(&v.reason);
-            crate::output::line(&mut out, text)?;
+            output::line(&mut out, text)?;
         }
     }
     Ok(())

@@ -2,7 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::sync::LazyLock;
+
+use clap::{Args, Parser, Subcommand, ValueEnum, builder::PossibleValue};
+use ctrail_model::EventKind;
+
+pub use crate::output::{Format, OneFormat};
 use ctrail_store::DEFAULT_DATA_DIR;
 
 #[derive(Debug, Parser)]
@@ -60,8 +65,12 @@ pub struct PsArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
+    /// The recorder's data directory.
+    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Output format; text on a terminal, one JSON object otherwise.
+    #[arg(long, value_enum)]
+    pub format: Option<OneFormat>,
     /// The process ID; when several processes had it, the newest unless --at picks one.
     pub pid: u32,
     /// Pick the process that had this PID at this moment.
@@ -84,11 +93,36 @@ pub struct ExportArgs {
     pub filters: Filters,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
+/// One value of `--type`: a kind of the table (`ctrail_model::kind`), or `gap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeArg {
+    Kind(EventKind),
+    Gap,
+}
+
+static TYPE_ARGS: LazyLock<Vec<TypeArg>> =
+    LazyLock::new(|| EventKind::ALL.into_iter().map(TypeArg::Kind).chain([TypeArg::Gap]).collect());
+
+impl ValueEnum for TypeArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &TYPE_ARGS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            TypeArg::Kind(k) => PossibleValue::new(k.as_str()).help(k.about()),
+            TypeArg::Gap => PossibleValue::new("gap").help("a window in which events were lost, and why"),
+        })
+    }
+}
+
+impl TypeArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypeArg::Kind(k) => k.as_str(),
+            TypeArg::Gap => "gap",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -108,7 +142,7 @@ pub struct ClassifyArgs {
     pub source: ClassifySource,
     /// Output format: one readable line (default) or one JSON object.
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<OneFormat>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -137,10 +171,9 @@ pub struct Filters {
     /// Only this PID (every process that had it).
     #[arg(long)]
     pub pid: Option<u32>,
-    /// Only these event types (exec, fork, exit, cgroup_move, mount, umount, setns, unshare, chroot,
-    /// pivot_root, cred_change, ptrace, module_load, bpf_load, connect, accept, container_start, container_end, gap); repeatable or comma-separated.
-    #[arg(long = "type", value_name = "TYPE", value_delimiter = ',')]
-    pub types: Vec<String>,
+    /// Only these event types; repeatable or comma-separated.
+    #[arg(long = "type", value_name = "TYPE", value_enum, value_delimiter = ',')]
+    pub types: Vec<TypeArg>,
     /// From this time: RFC 3339, a local date-time, `15m`, `2h ago`, today, yesterday, now.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

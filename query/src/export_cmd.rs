@@ -1,7 +1,8 @@
 //! `ctrail export --out DIR`: a case folder for a report, with the same filters as
 //! `ctrail events`. Every file has a header row; `manifest.json` records the query, the
-//! window, row counts and each file's SHA-256, so the case can be checked later.
-//! The files hold command lines: the folder is 0700 and its files 0600.
+//! window, row counts, each file's SHA-256 and what was skipped, so the case can be checked
+//! later and says when it is incomplete. The files hold command lines: the folder is 0700
+//! and its files 0600.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -13,43 +14,25 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use ctrail_model::{Body, ProcKey, VERSION};
+use ctrail_model::{Body, Gap, ProcKey, VERSION};
 use ctrail_store::Found;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::{
     cli::ExportArgs,
-    containers_cmd,
-    events_cmd::{self, Query},
-    output::csv_row::CsvRow,
+    events_cmd::Query,
+    output::csv_row::{CsvRecord, CsvRow},
+    rows::{
+        container::ContainerRow,
+        event::{EventCsv, EventRow},
+        gap::{self, GapCsv, ProblemCsv},
+        process::{ProcRow, ProcessCsv},
+    },
     source::Source,
     time::rfc3339,
-    view::{EventView, GapView, ProcView, hex64},
 };
-
-pub const PROCESS_HEADER: [&str; 17] = [
-    "pid",
-    "process_start",
-    "started",
-    "ppid",
-    "container_id",
-    "runtime",
-    "exe",
-    "argv",
-    "uid",
-    "gid",
-    "euid",
-    "egid",
-    "cap_effective",
-    "first_event",
-    "last_event",
-    "exit_code",
-    "signal",
-];
-
-pub const GAP_HEADER: [&str; 7] = ["start", "end", "lost", "lost_exec", "lost_fork", "lost_exit", "reason"];
 
 /// A file that hashes what is written to it, so the manifest's SHA-256 costs no re-read.
 struct Hashed {
@@ -69,24 +52,47 @@ impl Write for Hashed {
     }
 }
 
-type CsvOut = csv::Writer<Hashed>;
-
-fn create(dir: &Path, name: &str) -> Result<CsvOut> {
-    let path = dir.join(name);
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    Ok(csv::Writer::from_writer(Hashed { file: BufWriter::with_capacity(1 << 16, f), hash: Sha256::new() }))
+/// One CSV file of the case, being written.
+struct CaseFile {
+    w: csv::Writer<Hashed>,
+    row: CsvRow,
+    rows: u64,
 }
 
-/// Flushes a CSV file and returns its SHA-256.
-fn finish(w: CsvOut) -> Result<String> {
-    let mut h = w.into_inner().map_err(|e| anyhow::anyhow!("writing the export: {}", e.error()))?;
-    h.flush()?;
-    Ok(h.hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+/// A written file, for the manifest.
+#[derive(Serialize)]
+struct Written {
+    rows: u64,
+    sha256: String,
+}
+
+impl CaseFile {
+    fn create<R: CsvRecord>(dir: &Path, name: &str, raw: bool) -> Result<Self> {
+        let path = dir.join(name);
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        let w = csv::Writer::from_writer(Hashed { file: BufWriter::with_capacity(1 << 16, f), hash: Sha256::new() });
+        let mut me = CaseFile { w, row: CsvRow::new(raw), rows: 0 };
+        me.row.header::<_, R>(&mut me.w)?;
+        Ok(me)
+    }
+
+    fn write(&mut self, r: &impl CsvRecord) -> Result<()> {
+        self.row.write(&mut self.w, r)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes the file and returns its row count and SHA-256.
+    fn finish(self) -> Result<Written> {
+        let mut h = self.w.into_inner().map_err(|e| anyhow::anyhow!("writing the export: {}", e.error()))?;
+        h.flush()?;
+        Ok(Written { rows: self.rows, sha256: h.hash.finalize().iter().map(|b| format!("{b:02x}")).collect() })
+    }
 }
 
 fn progress(len: u64) -> ProgressBar {
@@ -103,78 +109,116 @@ fn progress(len: u64) -> ProgressBar {
     bar
 }
 
+fn write_events(dir: &Path, src: &Source, events: &[Found], raw: bool) -> Result<Written> {
+    let bar = progress(events.len() as u64);
+    let mut f = CaseFile::create::<EventCsv>(dir, "events.csv", raw)?;
+    for (i, e) in events.iter().enumerate() {
+        f.write(&EventRow::new(e, src).csv())?;
+        if i % 4096 == 0 {
+            bar.set_position(i as u64);
+        }
+    }
+    bar.finish_and_clear();
+    f.finish()
+}
+
 /// Where one process's rows are in the (time-ordered) event list.
 #[derive(Clone, Copy)]
 struct Span {
     first: usize,
     last: usize,
     describing: usize,
-    exec_seen: bool,
     exit: Option<usize>,
 }
 
-fn write_processes(dir: &Path, src: &Source, events: &[Found], raw: bool) -> Result<(u64, String)> {
-    use std::fmt::Write as _;
+fn write_processes(dir: &Path, src: &Source, events: &[Found], raw: bool) -> Result<Written> {
     // One pass with fixed-size entries: exports hold millions of events.
     let mut spans: HashMap<ProcKey, Span> = HashMap::new();
     for (i, f) in events.iter().enumerate() {
-        let is_exec = matches!(f.event.body, Body::Exec(_));
-        let s = spans.entry(f.event.proc).or_insert(Span {
-            first: i,
-            last: i,
-            describing: i,
-            exec_seen: is_exec,
-            exit: None,
-        });
+        let s = spans.entry(f.event.proc).or_insert(Span { first: i, last: i, describing: i, exit: None });
         s.last = i;
-        if is_exec {
-            s.describing = i;
-            s.exec_seen = true;
-        }
-        if matches!(f.event.body, Body::Exit(_)) {
-            s.exit = Some(i);
+        match f.event.body {
+            Body::Exec(_) => s.describing = i,
+            Body::Exit(_) => s.exit = Some(i),
+            _ => {}
         }
     }
     let mut order: Vec<(ProcKey, Span)> = spans.into_iter().collect();
     order.sort_unstable_by_key(|(k, _)| *k);
-    let mut w = create(dir, "processes.csv")?;
-    let mut row = CsvRow::new(raw);
-    row.write(&mut w, PROCESS_HEADER)?;
-    for (key, span) in &order {
-        let describing = &events[span.describing];
-        let v = ProcView::new(describing, src);
-        let ev = EventView::new(describing, src);
-        row.clear();
-        row.push_num(key.tgid);
-        row.push_num(key.start);
-        row.push_fmt(|s| crate::time::rfc3339_into(v.started, s));
-        row.push_num(describing.event.ppid);
-        row.push(ev.container_id().unwrap_or_default());
-        row.push(ev.runtime().unwrap_or_default());
-        match &describing.event.body {
-            Body::Exec(x) => {
-                row.push(&x.exe);
-                row.push(crate::view::argv_line(&x.argv));
-                for id in [x.uid, x.gid, x.euid, x.egid] {
-                    row.push_num(id);
-                }
-                row.push_fmt(|s| {
-                    let _ = write!(s, "{}", hex64(x.caps.effective));
-                });
-            }
-            _ => row.empty(7),
-        }
-        row.push_fmt(|s| crate::time::rfc3339_into(events[span.first].event.time, s));
-        row.push_fmt(|s| crate::time::rfc3339_into(events[span.last].event.time, s));
+    let mut f = CaseFile::create::<ProcessCsv>(dir, "processes.csv", raw)?;
+    for (_, span) in &order {
+        let p = ProcRow::new(&events[span.describing], src);
         let exit = span.exit.and_then(|i| match &events[i].event.body {
             Body::Exit(x) => Some(*x),
             _ => None,
         });
-        row.push_opt(exit.and_then(|x| x.code()).map(|c| c.to_string()));
-        row.push_opt(exit.and_then(|x| x.signal()).map(|c| c.to_string()));
-        w.write_byte_record(row.record())?;
+        f.write(&ProcessCsv::new(&p, events[span.first].event.time, events[span.last].event.time, exit))?;
     }
-    Ok((order.len() as u64, finish(w)?))
+    f.finish()
+}
+
+fn write_containers(dir: &Path, src: &Source, events: &[Found], raw: bool) -> Result<Written> {
+    let ids: BTreeSet<&str> = events.iter().filter_map(|f| f.container.as_ref().map(|c| c.id.as_str())).collect();
+    let mut f = CaseFile::create::<ContainerRow>(dir, "containers.csv", raw)?;
+    for c in ids.iter().filter_map(|id| src.containers().get(*id)) {
+        f.write(&ContainerRow::new(c))?;
+    }
+    f.finish()
+}
+
+fn write_gaps(dir: &Path, gaps: &[Gap], raw: bool) -> Result<Written> {
+    let mut f = CaseFile::create::<GapCsv>(dir, "gaps.csv", raw)?;
+    for g in gaps {
+        f.write(&gap::csv(g))?;
+    }
+    f.finish()
+}
+
+/// What the query skipped or distrusted: the case says it is incomplete, in a file and in
+/// the manifest, not only on the terminal of whoever exported it.
+fn write_problems(dir: &Path, problems: &[String], raw: bool) -> Result<Written> {
+    let mut f = CaseFile::create::<ProblemCsv>(dir, "problems.csv", raw)?;
+    for p in problems {
+        f.write(&ProblemCsv { problem: p })?;
+    }
+    f.finish()
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    ctrail_version: &'static str,
+    format: u32,
+    created: String,
+    data_dir: String,
+    query: QueryJson<'a>,
+    complete: bool,
+    problems: &'a [String],
+    window: Window,
+    files: std::collections::BTreeMap<&'static str, Written>,
+}
+
+#[derive(Serialize)]
+struct QueryJson<'a> {
+    container: Option<&'a str>,
+    host: bool,
+    pid: Option<u32>,
+    types: Vec<&'static str>,
+    since: Option<&'a str>,
+    until: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Window {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+fn write_manifest(out: &Path, m: &Manifest) -> Result<()> {
+    let path = out.join("manifest.json");
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+    serde_json::to_writer_pretty(&mut f, m)?;
+    f.write_all(b"\n")?;
+    Ok(())
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
@@ -192,116 +236,59 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
 
     let events = q.events(&src);
     let gaps = q.gaps(&src);
-    src.sync_problems();
     let raw = args.raw_cells;
-
     // events.csv on one core, the other files on another.
-    let (events_sha, processes) = std::thread::scope(|scope| -> Result<(String, (u64, String))> {
-        let events_file = scope.spawn(|| -> Result<String> {
-            let bar = progress(events.len() as u64);
-            let mut w = create(out, "events.csv")?;
-            let mut row = CsvRow::new(raw);
-            row.write(&mut w, events_cmd::csv_header())?;
-            for (i, f) in events.iter().enumerate() {
-                events_cmd::csv_record(&EventView::new(f, &src), &mut row);
-                w.write_byte_record(row.record())?;
-                if i % 4096 == 0 {
-                    bar.set_position(i as u64);
-                }
-            }
-            bar.finish_and_clear();
-            finish(w)
-        });
+    let (events_file, processes) = std::thread::scope(|scope| -> Result<(Written, Written)> {
+        let events_file = scope.spawn(|| write_events(out, &src, &events, raw));
         let processes = write_processes(out, &src, &events, raw)?;
-        let sha = events_file.join().map_err(|_| anyhow::anyhow!("the events.csv writer panicked"))??;
-        Ok((sha, processes))
+        let events_file = events_file.join().map_err(|_| anyhow::anyhow!("the events.csv writer panicked"))??;
+        Ok((events_file, processes))
     })?;
-
-    let ids: BTreeSet<&str> = events.iter().filter_map(|f| f.container.as_ref().map(|c| c.id.as_str())).collect();
-    let mut row = CsvRow::new(raw);
-    let mut w = create(out, "containers.csv")?;
-    row.write(&mut w, containers_cmd::CSV_HEADER)?;
-    for c in ids.iter().filter_map(|id| src.containers().get(*id)) {
-        row.write(&mut w, containers_cmd::csv_row(c))?;
-    }
-    let containers_sha = finish(w)?;
-
-    let mut w = create(out, "gaps.csv")?;
-    row.write(&mut w, GAP_HEADER)?;
-    for g in &gaps {
-        row.write(
-            &mut w,
-            [
-                rfc3339(g.start),
-                rfc3339(g.end),
-                g.lost().to_string(),
-                g.lost_exec.to_string(),
-                g.lost_fork.to_string(),
-                g.lost_exit.to_string(),
-                GapView(g).reason(),
-            ],
-        )?;
-    }
-    let gaps_sha = finish(w)?;
-
-    // What the query skipped or distrusted: the case says it is incomplete, in a file and in
-    // the manifest, not only on the terminal of whoever exported it.
+    let (events_n, processes_n) = (events_file.rows, processes.rows);
+    let containers = write_containers(out, &src, &events, raw)?;
+    let containers_n = containers.rows;
+    let gaps_file = write_gaps(out, &gaps, raw)?;
     src.sync_problems();
     let problems = src.report.problems();
-    let mut w = create(out, "problems.csv")?;
-    row.write(&mut w, ["problem"])?;
-    for p in &problems {
-        row.write(&mut w, [p])?;
-    }
-    let problems_sha = finish(w)?;
+    let problems_file = write_problems(out, &problems, raw)?;
 
-    let (process_rows, processes_sha) = processes;
-    let rows = [
-        ("events.csv", events.len() as u64, events_sha),
-        ("processes.csv", process_rows, processes_sha),
-        ("containers.csv", ids.len() as u64, containers_sha),
-        ("gaps.csv", gaps.len() as u64, gaps_sha),
-        ("problems.csv", problems.len() as u64, problems_sha),
-    ];
-    let mut files = serde_json::Map::new();
-    for (name, n, sha) in rows {
-        files.insert(name.into(), json!({"rows": n, "sha256": sha}));
-    }
     let f = &args.filters;
-    let manifest = json!({
-        "ctrail_version": VERSION,
-        "format": 1,
-        "created": rfc3339(crate::time::moment(None)?),
-        "data_dir": args.data_dir.display().to_string(),
-        "query": {
-            "container": q.container,
-            "host": f.host,
-            "pid": f.pid,
-            "types": f.types,
-            "since": f.since,
-            "until": f.until,
+    let manifest = Manifest {
+        ctrail_version: VERSION,
+        format: 1,
+        created: rfc3339(crate::time::moment(None)?),
+        data_dir: args.data_dir.display().to_string(),
+        query: QueryJson {
+            container: q.container.as_deref(),
+            host: f.host,
+            pid: f.pid,
+            types: f.types.iter().map(|t| t.as_str()).collect(),
+            since: f.since.as_deref(),
+            until: f.until.as_deref(),
         },
-        "complete": problems.is_empty(),
-        "problems": problems,
-        "window": {
-            "since": (q.since > 0).then(|| rfc3339(q.since)),
-            "until": (q.until < u64::MAX).then(|| rfc3339(q.until - 1)),
+        complete: problems.is_empty(),
+        problems: &problems,
+        window: Window {
+            since: (q.since > 0).then(|| rfc3339(q.since)),
+            until: (q.until < u64::MAX).then(|| rfc3339(q.until - 1)),
         },
-        "files": files,
-    });
-    let path = out.join("manifest.json");
-    let mut m = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
-    serde_json::to_writer_pretty(&mut m, &manifest)?;
-    m.write_all(b"\n")?;
-    let code = src.report.exit_code(!events.is_empty());
+        files: [
+            ("events.csv", events_file),
+            ("processes.csv", processes),
+            ("containers.csv", containers),
+            ("gaps.csv", gaps_file),
+            ("problems.csv", problems_file),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    write_manifest(out, &manifest)?;
     eprintln!(
-        "ctrail: exported {} events of {} processes, {} containers, {} gaps to {}",
-        events.len(),
-        process_rows,
-        ids.len(),
+        "ctrail: exported {events_n} events of {processes_n} processes, {containers_n} containers, {} gaps to {}",
         gaps.len(),
         out.display()
     );
+    let code = src.report.exit_code(!events.is_empty());
     // The process ends right after this: freeing millions of decoded events one by one
     // would only add to the export's time.
     std::mem::forget(events);

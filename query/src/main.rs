@@ -3,7 +3,6 @@
 //! main -> run() -> Result<ExitCode>: 0 when something matched, 1 when nothing did,
 //! 2 on an error (printed as one chain); a closed pipe ends quietly.
 
-mod activity;
 mod classify_cmd;
 mod cli;
 mod containers_cmd;
@@ -12,11 +11,11 @@ mod export_cmd;
 mod output;
 mod ps_cmd;
 mod report;
+mod rows;
 mod show_cmd;
 mod source;
 mod time;
 mod tree_cmd;
-mod view;
 
 use std::{io, process::ExitCode};
 

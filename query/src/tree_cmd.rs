@@ -10,12 +10,14 @@ use anyhow::Result;
 use ctrail_model::ProcKey;
 use ctrail_store::Found;
 
+use serde::Serialize;
+
 use crate::{
-    cli::{Format, PsArgs},
-    output::{self, json, line, table},
+    cli::PsArgs,
+    output::{self, Format, Listing, csv_row::CsvRow, line, table},
+    rows::process::{ProcCsv, ProcRow},
     source::Source,
     time::{self, rfc3339},
-    view::ProcView,
 };
 
 struct Tree<'a> {
@@ -63,6 +65,30 @@ fn walk(tree: &Tree, key: ProcKey, depth: usize, out: &mut Vec<(usize, ProcKey)>
     }
 }
 
+/// A process at its place in the tree.
+struct TreeRow<'a> {
+    proc: ProcRow<'a>,
+    depth: usize,
+}
+
+impl Listing for TreeRow<'_> {
+    type Csv = ProcCsv<'static>;
+    const TABLE: &'static [&'static str] = ProcRow::TABLE;
+
+    fn json(&self) -> impl Serialize {
+        self.proc.json(Some(self.depth))
+    }
+
+    fn csv(&self, row: &mut CsvRow) -> bool {
+        row.extend(&self.proc.csv(Some(self.depth)));
+        true
+    }
+
+    fn table(&self) -> Vec<Vec<u8>> {
+        self.proc.table()
+    }
+}
+
 pub fn run(args: PsArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
     let at = time::moment(args.at.as_deref())?;
@@ -70,41 +96,34 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
     let alive = src.reader.alive_at(at, None);
     src.sync_problems();
     let tree = build(&alive, container.as_deref());
-    if tree.nodes.is_empty() {
-        return Ok(src.finish(false));
-    }
     let mut order = Vec::new();
     for r in &tree.roots {
         walk(&tree, *r, 0, &mut order);
     }
-    let mut out = std::io::stdout().lock();
+    let rows: Vec<TreeRow> =
+        order.iter().map(|(depth, key)| TreeRow { proc: ProcRow::new(tree.nodes[key], &src), depth: *depth }).collect();
     match output::resolve(args.store.format) {
-        Format::Json | Format::Csv => {
-            for (depth, key) in &order {
-                let mut v = ProcView::new(tree.nodes[key], &src).json();
-                v["depth"] = serde_json::json!(depth);
-                json::write_line(&mut out, &v)?;
-            }
-        }
-        Format::Table => {
+        // Indented lines read better than a table.
+        Format::Table if !rows.is_empty() => {
+            let mut out = std::io::stdout().lock();
             line(&mut out, format!("process tree at {}", rfc3339(at)))?;
-            for (depth, key) in &order {
-                let v = ProcView::new(tree.nodes[key], &src);
-                let ctr = match v.container {
-                    Some(c) => format!(
-                        "  [{} {}]",
-                        table::short_id(&c.id),
-                        c.runtime.map(|r| r.as_str()).unwrap_or("container")
-                    ),
+            for r in &rows {
+                let ctr = match r.proc.container {
+                    Some(c) => {
+                        format!(
+                            "  [{} {}]",
+                            table::short_id(&c.id),
+                            c.runtime.map(|r| r.as_str()).unwrap_or("container")
+                        )
+                    }
                     None => String::new(),
                 };
-                let indent = if *depth == 0 { String::new() } else { format!("{}└─ ", "   ".repeat(depth - 1)) };
-                line(
-                    &mut out,
-                    [format!("{indent}{} ", key.tgid).into_bytes(), v.command(), ctr.into_bytes()].concat(),
-                )?;
+                let indent = if r.depth == 0 { String::new() } else { format!("{}└─ ", "   ".repeat(r.depth - 1)) };
+                let pid = r.proc.found.event.proc.tgid;
+                line(&mut out, [format!("{indent}{pid} ").into_bytes(), r.proc.command(), ctr.into_bytes()].concat())?;
             }
         }
+        format => output::write_listing(format, args.store.raw_cells, None, &rows)?,
     }
-    Ok(src.finish(true))
+    Ok(src.finish(!rows.is_empty()))
 }

@@ -2,113 +2,21 @@
 /*
  * The records the kernel side hands to userspace through the ring buffer.
  *
- * This header is the single source of truth for the layout: `common/src/wire.rs`
- * mirrors every struct as #[repr(C)] and asserts size and offsets at compile
- * time, and the C side asserts the same sizes below. Change both together and
- * bump CT_ABI_VERSION.
+ * The structs are mirrored one for one by #[repr(C)] types in common/wire
+ * (ctrail-wire), and every size and field offset is asserted against them at the
+ * end of this file; change both together and bump ABI_VERSION there.
  *
  * Records are variable-size: a fixed part followed by a tail of byte strings
- * whose lengths sit in the fixed part. Only exec records carry a tail.
+ * whose lengths sit in the fixed part (exec: exe, argv, cgroup paths; cgroup
+ * move and cgroup dir: a path; activity: up to three strings).
  */
 #ifndef CTRAIL_EVENTS_H
 #define CTRAIL_EVENTS_H
 
-#define CT_ABI_VERSION 2
-
-#define CT_COMM_LEN 16
-/* Upper bounds on the tail pieces, enforced in the kernel. */
-#define CT_EXE_MAX 4096
-#define CT_ARGV_MAX 32768        /* hard cap; the runtime limit is cfg_argv_max */
-#define CT_ARGV_DEFAULT 16384
-#define CT_CGPATH_MAX 4096
-#define CT_CG_DEPTH 16           /* cgroup levels walked before a path is flagged truncated */
-#define CT_CG_NAME_MAX 256
-
-enum ct_kind {
-	CT_EXEC = 1,
-	CT_FORK = 2,
-	CT_EXIT = 3,
-	CT_CGROUP_MOVE = 4,
-	CT_ACTIVITY = 5,
-	CT_CGROUP_DIR = 6,
-};
-
-/* What a process did, from per-syscall tracepoints (enter + exit, paired by thread). */
-enum ct_op {
-	CT_OP_MOUNT = 1,
-	CT_OP_UMOUNT = 2,
-	CT_OP_SETNS = 3,
-	CT_OP_UNSHARE = 4,
-	CT_OP_CHROOT = 5,
-	CT_OP_PIVOT_ROOT = 6,
-	CT_OP_SETUID = 7,
-	CT_OP_SETGID = 8,
-	CT_OP_SETREUID = 9,
-	CT_OP_SETREGID = 10,
-	CT_OP_SETRESUID = 11,
-	CT_OP_SETRESGID = 12,
-	CT_OP_SETFSUID = 13,
-	CT_OP_SETFSGID = 14,
-	CT_OP_CAPSET = 15,
-	CT_OP_PTRACE = 16,
-	CT_OP_INIT_MODULE = 17,  /* module_load: name from the module:module_load tracepoint */
-	CT_OP_FINIT_MODULE = 18,
-	CT_OP_BPF_PROG_LOAD = 19, /* bpf(BPF_PROG_LOAD, ...) only; other bpf() commands are skipped */
-	CT_OP_CONNECT = 20,      /* TCP sockets only (v4, v6) */
-	CT_OP_ACCEPT = 21,       /* accept and accept4, TCP only; EAGAIN results are skipped */
-	CT_OP_MAX = 22,
-};
-
-/* What userspace decided about a cgroup, written back into CT_VERDICTS. */
-enum ct_verdict {
-	CT_V_UNKNOWN = 0,
-	CT_V_HOST = 1,
-	CT_V_CONTAINER = 2,
-};
-
-/* The `--scope` filter, applied in the kernel against the cached verdict. */
-enum ct_scope {
-	CT_SCOPE_ALL = 0,
-	CT_SCOPE_CONTAINERS = 1,
-	CT_SCOPE_HOST = 2,
-};
-
-/* Per-CPU counters (CT_COUNTERS index). LOST_* are failed ring-buffer reservations. */
-enum ct_counter {
-	CT_C_EXEC = 0,
-	CT_C_FORK = 1,
-	CT_C_EXIT = 2,
-	CT_C_LOST_EXEC = 3,
-	CT_C_LOST_FORK = 4,
-	CT_C_LOST_EXIT = 5,
-	CT_C_FILTERED = 6,
-	CT_C_THREADS = 7,
-	CT_C_MOVE = 8,
-	CT_C_LOST_MOVE = 9,
-	CT_C_ACTIVITY = 10,
-	CT_C_LOST_ACTIVITY = 11,
-	CT_C_MAX = 12,
-};
-
-/* ct_exec.flags */
-#define CT_F_ARGV_TRUNC (1u << 0)
-#define CT_F_EXE_TRUNC (1u << 1)
-#define CT_F_CG2_TRUNC (1u << 2)
-#define CT_F_CG1_TRUNC (1u << 3)
-#define CT_F_CG1_MISSING (1u << 4)   /* the chosen v1 hierarchy was not found for this task */
-#define CT_F_OLD_COMM (1u << 5)      /* comm_old is the comm before exec (else unknown) */
-
-/* Namespace inode numbers, in this order everywhere. */
-enum ct_ns {
-	CT_NS_PID = 0,
-	CT_NS_MNT = 1,
-	CT_NS_NET = 2,
-	CT_NS_UTS = 3,
-	CT_NS_IPC = 4,
-	CT_NS_USER = 5,
-	CT_NS_CGROUP = 6,
-	CT_NS_MAX = 7,
-};
+/* Every constant (record kinds, ops, verdicts, scopes, counters, flags, namespace order,
+ * limits, struct sizes) and the table of recorded syscalls come from the ctrail-wire crate,
+ * generated into ct_consts.h by build.rs: one definition, for both sides. */
+#include "ct_consts.h"
 
 /* Common to every record: who, when, and which cgroup. */
 struct ct_hdr {
@@ -185,9 +93,6 @@ struct ct_creds {
 	__u64 cap_eff, cap_prm, cap_inh;
 };
 
-#define CT_STR_MAX 1024
-#define CT_KSTR_MAX 64           /* names copied in the kernel: module, BPF program, file */
-
 /* Both ends of a TCP connection (connect, accept). Addresses in network byte order,
  * IPv4 in the first 4 bytes; ports in host order. For connect, the remote end is what the
  * caller asked for (read at entry, so a refused attempt still says where it went). */
@@ -223,28 +128,11 @@ struct ct_cg_key {
 	__u64 cg1_id;
 };
 
-#define CT_HDR_SIZE 64
-#define CT_EXEC_SIZE 216
-#define CT_FORK_SIZE 112
-#define CT_EXIT_SIZE 88
-#define CT_CG_KEY_SIZE 16
-#define CT_CGROUP_MOVE_SIZE 80
-#define CT_CREDS_SIZE 56
-#define CT_ACTIVITY_SIZE 296
-#define CT_SOCKADDRS_SIZE 40
-#define CT_CGROUP_DIR_SIZE 88
-
 #ifdef __bpf__
-_Static_assert(sizeof(struct ct_hdr) == CT_HDR_SIZE, "ct_hdr layout changed");
-_Static_assert(sizeof(struct ct_exec) == CT_EXEC_SIZE, "ct_exec layout changed");
-_Static_assert(sizeof(struct ct_fork) == CT_FORK_SIZE, "ct_fork layout changed");
-_Static_assert(sizeof(struct ct_exit) == CT_EXIT_SIZE, "ct_exit layout changed");
-_Static_assert(sizeof(struct ct_cg_key) == CT_CG_KEY_SIZE, "ct_cg_key layout changed");
-_Static_assert(sizeof(struct ct_cgroup_move) == CT_CGROUP_MOVE_SIZE, "ct_cgroup_move layout changed");
-_Static_assert(sizeof(struct ct_creds) == CT_CREDS_SIZE, "ct_creds layout changed");
-_Static_assert(sizeof(struct ct_activity) == CT_ACTIVITY_SIZE, "ct_activity layout changed");
-_Static_assert(sizeof(struct ct_sockaddrs) == CT_SOCKADDRS_SIZE, "ct_sockaddrs layout changed");
-_Static_assert(sizeof(struct ct_cgroup_dir) == CT_CGROUP_DIR_SIZE, "ct_cgroup_dir layout changed");
+/* Every struct's size and every field's offset, asserted against ctrail-wire's #[repr(C)]
+ * twins (generated by build.rs): a struct changed on one side only does not compile. */
+#include "ct_layout_asserts.h"
 #endif
+
 
 #endif

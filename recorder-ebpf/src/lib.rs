@@ -16,56 +16,47 @@ pub fn object() -> &'static [u8] {
 
 /// Names of the programs in [`object`], so that the loader and the object cannot drift.
 pub mod programs {
-    pub const EXEC_BTF: &str = "ct_exec_btf";
-    pub const EXEC_RAW: &str = "ct_exec_raw";
-    pub const FORK_BTF: &str = "ct_fork_btf";
-    pub const FORK_RAW: &str = "ct_fork_raw";
-    pub const EXIT_BTF: &str = "ct_exit_btf";
-    pub const EXIT_RAW: &str = "ct_exit_raw";
-    pub const PREPARE_EXEC_BTF: &str = "ct_prepare_exec_btf";
-    pub const PREPARE_EXEC_RAW: &str = "ct_prepare_exec_raw";
+    /// A tracepoint's two programs, `ct_<name>_btf` on `tp_btf/<tp>` and `ct_<name>_raw` on
+    /// `raw_tp/<tp>` (what `CT_TRACEPOINT` in the C source makes).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Tracepoint {
+        pub tp: &'static str,
+        pub btf: &'static str,
+        pub raw: &'static str,
+    }
+
+    macro_rules! tracepoint {
+        ($name:literal, $tp:literal) => {
+            Tracepoint { tp: $tp, btf: concat!("ct_", $name, "_btf"), raw: concat!("ct_", $name, "_raw") }
+        };
+    }
+
+    pub const EXEC: Tracepoint = tracepoint!("exec", "sched_process_exec");
+    pub const FORK: Tracepoint = tracepoint!("fork", "sched_process_fork");
+    pub const EXIT: Tracepoint = tracepoint!("exit", "sched_process_exit");
+    pub const PREPARE_EXEC: Tracepoint = tracepoint!("prepare_exec", "sched_prepare_exec");
+    pub const CGROUP_ATTACH: Tracepoint = tracepoint!("cgroup_attach", "cgroup_attach_task");
+    pub const CGROUP_MKDIR: Tracepoint = tracepoint!("cgroup_mkdir", "cgroup_mkdir");
+    pub const CGROUP_RMDIR: Tracepoint = tracepoint!("cgroup_rmdir", "cgroup_rmdir");
+    pub const MODULE_LOAD: Tracepoint = tracepoint!("module_load", "module_load");
+
+    /// The comm before exec on kernels without sched_prepare_exec.
     pub const ENTER_EXECVE: &str = "ct_enter_execve";
     pub const ENTER_EXECVEAT: &str = "ct_enter_execveat";
-    pub const CGROUP_ATTACH_BTF: &str = "ct_cgroup_attach_btf";
-    pub const CGROUP_ATTACH_RAW: &str = "ct_cgroup_attach_raw";
 
+    /// The raw fallback of the activity syscalls.
     pub const SYS_ENTER_RAW: &str = "ct_sys_enter_raw";
     pub const SYS_EXIT_RAW: &str = "ct_sys_exit_raw";
 
-    /// The syscalls recorded as activity: (tracepoint name, op number). Their programs are
-    /// `ct_enter_<name>` and `ct_exit_<name>` on `syscalls/sys_{enter,exit}_<name>`.
-    pub const CGROUP_MKDIR_BTF: &str = "ct_cgroup_mkdir_btf";
-    pub const CGROUP_MKDIR_RAW: &str = "ct_cgroup_mkdir_raw";
-    pub const CGROUP_RMDIR_BTF: &str = "ct_cgroup_rmdir_btf";
-    pub const CGROUP_RMDIR_RAW: &str = "ct_cgroup_rmdir_raw";
+    /// The programs of one activity syscall (every name in `ctrail_wire::SYSCALLS`; the
+    /// kernel side generates them from the same table).
+    pub fn enter(syscall: &str) -> String {
+        format!("ct_enter_{syscall}")
+    }
 
-    pub const MODULE_LOAD_BTF: &str = "ct_module_load_btf";
-    pub const MODULE_LOAD_RAW: &str = "ct_module_load_raw";
-
-    pub const SYSCALLS: [(&str, u32); 22] = [
-        ("mount", 1),
-        ("umount", 2),
-        ("setns", 3),
-        ("unshare", 4),
-        ("chroot", 5),
-        ("pivot_root", 6),
-        ("setuid", 7),
-        ("setgid", 8),
-        ("setreuid", 9),
-        ("setregid", 10),
-        ("setresuid", 11),
-        ("setresgid", 12),
-        ("setfsuid", 13),
-        ("setfsgid", 14),
-        ("capset", 15),
-        ("ptrace", 16),
-        ("init_module", 17),
-        ("finit_module", 18),
-        ("bpf", 19),
-        ("connect", 20),
-        ("accept", 21),
-        ("accept4", 21),
-    ];
+    pub fn exit(syscall: &str) -> String {
+        format!("ct_exit_{syscall}")
+    }
 }
 
 /// Names of the maps in [`object`].

@@ -38,9 +38,9 @@ pub fn check() -> Result<ExitCode> {
         self_tgid: std::process::id(),
         cg1_hierarchy: h.v1.as_ref().map(|v| v.hierarchy_id).unwrap_or(0),
         argv_max: wire::ARGV_DEFAULT,
-        scope: wire::SCOPE_ALL,
+        scope: wire::scope::ALL,
         ring_bytes: 1 << 20,
-        activity: crate::cli::parse_activity("all").unwrap_or(0),
+        activity: crate::cli::activity_bits(&[crate::cli::ActivityArg::All]),
     });
     match probes {
         Ok(p) => {

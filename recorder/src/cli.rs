@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::sync::LazyLock;
+
+use clap::{Parser, Subcommand, ValueEnum, builder::PossibleValue};
+use ctrail_model::{EventKind, kind::Class};
 use ctrail_store::DEFAULT_DATA_DIR;
 use ctrail_wire as wire;
 
@@ -41,9 +44,9 @@ pub enum Scope {
 impl Scope {
     pub fn wire(self) -> u32 {
         match self {
-            Scope::All => wire::SCOPE_ALL,
-            Scope::Containers => wire::SCOPE_CONTAINERS,
-            Scope::Host => wire::SCOPE_HOST,
+            Scope::All => wire::scope::ALL,
+            Scope::Containers => wire::scope::CONTAINERS,
+            Scope::Host => wire::scope::HOST,
         }
     }
 }
@@ -80,10 +83,10 @@ pub struct RunArgs {
     /// Delete the oldest sealed segments while the data dir is larger than this (e.g. 10G).
     #[arg(long, value_parser = parse_size)]
     pub max_size: Option<u64>,
-    /// What processes do, beyond exec/fork/exit: `all`, `none`, or a comma list of mount,
-    /// umount, setns, unshare, chroot, pivot_root, cred_change, ptrace, module_load, bpf_load, connect, accept.
-    #[arg(long, default_value = "all", value_parser = parse_activity)]
-    pub activity: u32,
+    /// What processes do, beyond exec/fork/exit: `all`, `none`, or activity kinds
+    /// (repeatable or comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    pub activity: Vec<ActivityArg>,
     /// Record into a data directory that someone other than root could control (owned by
     /// another user, writable by group or others, or below such a directory). By default the
     /// recorder refuses one: whoever controls it could redirect what root writes.
@@ -112,34 +115,49 @@ impl RunArgs {
     }
 }
 
-/// Activity kinds to the kernel's op bitmask (bit 1 << op, see events.h `enum ct_op`).
-pub fn parse_activity(s: &str) -> Result<u32, String> {
-    let mut bits = 0u32;
-    for kind in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
-        bits |= match kind {
-            "all" => (1..=21).fold(0, |b, op| b | 1 << op),
-            "none" => 0,
-            "mount" => 1 << 1,
-            "umount" => 1 << 2,
-            "setns" => 1 << 3,
-            "unshare" => 1 << 4,
-            "chroot" => 1 << 5,
-            "pivot_root" => 1 << 6,
-            "cred_change" => (7..=15).fold(0, |b, op| b | 1 << op),
-            "ptrace" => 1 << 16,
-            "module_load" => 1 << 17 | 1 << 18,
-            "bpf_load" => 1 << 19,
-            "connect" => 1 << 20,
-            "accept" => 1 << 21,
-            other => {
-                return Err(format!(
-                    "unknown activity {other:?}: use all, none, mount, umount, setns, unshare, chroot, pivot_root, \
-                     cred_change, ptrace, module_load, bpf_load, connect, accept"
-                ));
-            }
-        };
+/// One value of `--activity`: every kind, none, or one activity kind of the table
+/// (`ctrail_model::kind`), whose ops the kernel then records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityArg {
+    All,
+    None,
+    Kind(EventKind),
+}
+
+static ACTIVITY_ARGS: LazyLock<Vec<ActivityArg>> = LazyLock::new(|| {
+    [ActivityArg::All, ActivityArg::None]
+        .into_iter()
+        .chain(EventKind::of(Class::Activity).map(ActivityArg::Kind))
+        .collect()
+});
+
+impl ValueEnum for ActivityArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ACTIVITY_ARGS
     }
-    Ok(bits)
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            ActivityArg::All => PossibleValue::new("all").help("every activity kind"),
+            ActivityArg::None => {
+                PossibleValue::new("none").help("exec, fork, exit, cgroup moves and container life only")
+            }
+            ActivityArg::Kind(k) => PossibleValue::new(k.as_str()).help(k.about()),
+        })
+    }
+}
+
+/// The kernel's op bitmask (bit 1 << op) for a `--activity` list.
+pub fn activity_bits(args: &[ActivityArg]) -> u32 {
+    let mut kinds = Vec::new();
+    for a in args {
+        match a {
+            ActivityArg::All => kinds.extend(EventKind::of(Class::Activity)),
+            ActivityArg::None => {}
+            ActivityArg::Kind(k) => kinds.push(*k),
+        }
+    }
+    wire::op_bits(kinds)
 }
 
 /// `90s`, `10m`, `2h`, `7d`, `1w`, `500ms` to nanoseconds.
@@ -208,5 +226,18 @@ mod tests {
         assert_eq!(parse_size("10G"), Ok(10 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn activity_lists_map_to_the_tables_ops() {
+        let parse = |s: &str| {
+            let v: Vec<ActivityArg> = s.split(',').map(|k| ActivityArg::from_str(k, false).unwrap()).collect();
+            activity_bits(&v)
+        };
+        assert_eq!(parse("none"), 0);
+        assert_eq!(parse("all"), wire::OPS.iter().fold(0, |b, d| b | 1 << d.op));
+        assert_eq!(parse("mount,connect"), 1 << wire::op::MOUNT | 1 << wire::op::CONNECT);
+        assert_eq!(parse("module_load"), 1 << wire::op::INIT_MODULE | 1 << wire::op::FINIT_MODULE);
+        assert!(ActivityArg::from_str("exec", false).is_err(), "exec is not an activity kind");
     }
 }

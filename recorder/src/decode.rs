@@ -1,11 +1,11 @@
 //! Ring-buffer bytes to owned records. The only code that reads the wire layout.
 
 use ctrail_model::{
-    Action, Activity, Caps, CgroupMove, Cgroups, Connection, Creds, Exec, Exit, Fork, Namespaces, Source,
+    Action, Activity, Caps, CgroupMove, Cgroups, Connection, Creds, EventKind, Exec, Exit, Fork, Namespaces, Source,
 };
 use ctrail_wire::{
     self as wire, RawActivity, RawCgroupDir, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, RawSockaddrs,
-    c_bytes, flags, op, read_plain,
+    c_bytes, flags, read_plain,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -13,10 +13,14 @@ use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
-    #[error("record of {0} bytes is shorter than its header")]
+    #[error("record of {0} bytes is shorter than its fixed part")]
     Short(usize),
     #[error("record kind {0} is unknown (kernel object and recorder out of step?)")]
     Kind(u32),
+    #[error("activity op {0} is unknown (kernel object and recorder out of step?)")]
+    Op(u32),
+    #[error("activity op {op} is in the table as {kind}, which is not an activity kind")]
+    Table { op: u32, kind: EventKind },
     #[error("{kind} record: tail lengths exceed the {len}-byte record")]
     Tail { kind: &'static str, len: usize },
 }
@@ -68,48 +72,34 @@ fn creds(c: &RawCreds) -> Creds {
     }
 }
 
-const CRED_CALLS: [&str; 9] =
-    ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid", "capset"];
-
 fn action(a: &RawActivity, strs: [String; 3]) -> Result<Action, DecodeError> {
     let [s0, s1, s2] = strs;
-    Ok(match a.op {
-        op::MOUNT => Action::Mount { source: s0, target: s1, fstype: s2, flags: a.args[3] },
-        op::UMOUNT => Action::Umount { target: s0, flags: a.args[1] },
-        op::SETNS => Action::Setns { fd: a.args[0] as i32, nstype: a.args[1] },
-        op::UNSHARE => Action::Unshare { flags: a.args[0] },
-        op::CHROOT => Action::Chroot { path: s0 },
-        op::PIVOT_ROOT => Action::PivotRoot { new_root: s0, put_old: s1 },
-        op::PTRACE => {
+    let def = wire::op_def(a.op).ok_or(DecodeError::Op(a.op))?;
+    Ok(match def.kind {
+        EventKind::Mount => Action::Mount { source: s0, target: s1, fstype: s2, flags: a.args[3] },
+        EventKind::Umount => Action::Umount { target: s0, flags: a.args[1] },
+        EventKind::Setns => Action::Setns { fd: a.args[0] as i32, nstype: a.args[1] },
+        EventKind::Unshare => Action::Unshare { flags: a.args[0] },
+        EventKind::Chroot => Action::Chroot { path: s0 },
+        EventKind::PivotRoot => Action::PivotRoot { new_root: s0, put_old: s1 },
+        EventKind::Ptrace => {
             Action::Ptrace { request: a.args[0] as i64, target_pid: a.args[1] as u32, target_container: None }
         }
-        n @ op::SETUID..=op::CAPSET => {
-            let call = CRED_CALLS[(n - op::SETUID) as usize].to_string();
-            // capset's arguments are pointers: the sets before and after say what changed.
-            let arity = match n - op::SETUID {
-                0 | 1 | 6 | 7 => 1, // setuid, setgid, setfsuid, setfsgid
-                2 | 3 => 2,         // setreuid, setregid
-                4 | 5 => 3,         // setresuid, setresgid
-                _ => 0,             // capset
-            };
-            let args = a.args[..arity].iter().map(|&v| i64::from(v as u32 as i32)).collect();
-            Action::CredChange { call, args }
-        }
-        op::INIT_MODULE | op::FINIT_MODULE => Action::ModuleLoad {
-            call: if a.op == op::INIT_MODULE { "init_module" } else { "finit_module" }.into(),
-            name: s0,
-            file: s1,
-            params: s2,
+        // The ids as the call took them (int), sign-extended: -1 means "unchanged".
+        EventKind::CredChange => Action::CredChange {
+            call: def.call.into(),
+            args: a.args[..def.int_args].iter().map(|&v| i64::from(v as u32 as i32)).collect(),
         },
-        op::BPF_PROG_LOAD => Action::BpfLoad {
+        EventKind::ModuleLoad => Action::ModuleLoad { call: def.call.into(), name: s0, file: s1, params: s2 },
+        EventKind::BpfLoad => Action::BpfLoad {
             prog_type: a.args[1] as u32,
             name: s0,
             attach_type: a.args[2] as u32,
             insns: a.args[3] as u32,
         },
-        op::CONNECT => Action::Connect(connection(&a.net)),
-        op::ACCEPT => Action::Accept(connection(&a.net)),
-        other => return Err(DecodeError::Kind(other)),
+        EventKind::Connect => Action::Connect(connection(&a.net)),
+        EventKind::Accept => Action::Accept(connection(&a.net)),
+        other => return Err(DecodeError::Table { op: a.op, kind: other }),
     })
 }
 
@@ -143,121 +133,130 @@ pub fn split_argv(area: &[u8]) -> Vec<Vec<u8>> {
 pub fn decode(bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, DecodeError> {
     let h: RawHdr = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
     match h.kind {
-        wire::KIND_EXEC => {
-            let e: RawExec = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-            let mut at = size_of::<RawExec>();
-            let mut take = |n: u32| -> Result<&[u8], DecodeError> {
-                let end = at + n as usize;
-                let s = bytes.get(at..end).ok_or(DecodeError::Tail { kind: "exec", len: bytes.len() })?;
-                at = end;
-                Ok(s)
-            };
-            let exe = take(e.exe_len)?.to_vec();
-            let argv = split_argv(take(e.argv_len)?);
-            let cg2 = String::from_utf8_lossy(take(e.cg2_len)?).into_owned();
-            let cg1 = String::from_utf8_lossy(take(e.cg1_len)?).into_owned();
-            let has_v1 = e.cg1_len > 0 && e.flags & flags::CG1_MISSING == 0;
-            let exec = Exec {
-                source: Source::Kernel,
-                ns_pid: e.ns_pid,
-                old_tid: e.old_tid,
-                comm: string(&e.comm),
-                comm_before: (e.flags & flags::OLD_COMM != 0).then(|| string(&e.comm_old)),
-                exe,
-                argv,
-                argv_truncated: e.flags & flags::ARGV_TRUNC != 0,
-                argv_bytes: e.argv_full_len,
-                uid: e.uid,
-                gid: e.gid,
-                euid: e.euid,
-                egid: e.egid,
-                loginuid: e.loginuid,
-                caps: Caps {
-                    effective: e.caps[0],
-                    permitted: e.caps[1],
-                    inheritable: e.caps[2],
-                    bounding: e.caps[3],
-                    ambient: e.caps[4],
-                },
-                ns: Namespaces::from_array(e.ns),
-                cgroups: Cgroups {
-                    v2_path: cg2,
-                    v2_id: h.cgroup_id,
-                    v1_path: has_v1.then_some(cg1),
-                    v1_id: h.cg1_id,
-                    v1_hierarchy: has_v1.then(|| v1_hierarchy.unwrap_or_default().to_string()),
-                    truncated: e.flags & (flags::CG1_TRUNC | flags::CG2_TRUNC) != 0,
-                },
-            };
-            Ok(Decoded::Exec(h, Box::new(exec)))
-        }
-        wire::KIND_FORK => {
-            let f: RawFork = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-            Ok(Decoded::Fork(
-                h,
-                Fork {
-                    ns_pid: f.ns_pid,
-                    comm: string(&f.comm),
-                    ns: Namespaces::from_array(f.ns),
-                    cgroup_v2_id: h.cgroup_id,
-                },
-            ))
-        }
-        wire::KIND_EXIT => {
+        wire::kind::EXEC => exec(h, bytes, v1_hierarchy),
+        wire::kind::FORK => fork(h, bytes),
+        wire::kind::EXIT => {
             let x: RawExit = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
             Ok(Decoded::Exit(h, Exit { status: x.exit_code }, string(&x.comm)))
         }
-        wire::KIND_CGROUP_MOVE => {
-            let m: RawCgroupMove = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-            let at = size_of::<RawCgroupMove>();
-            let path = bytes
-                .get(at..at + m.path_len as usize)
-                .ok_or(DecodeError::Tail { kind: "cgroup_move", len: bytes.len() })?;
-            Ok(Decoded::CgroupMove(
-                h,
-                CgroupMove {
-                    hierarchy: (m.hier != 0).then(|| v1_hierarchy.unwrap_or_default().to_string()),
-                    path: String::from_utf8_lossy(path).into_owned(),
-                    cgroup_id: m.dst_id,
-                },
-            ))
-        }
-        wire::KIND_CGROUP_DIR => {
-            let d: RawCgroupDir = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-            let at = size_of::<RawCgroupDir>();
-            let path = bytes
-                .get(at..at + d.path_len as usize)
-                .ok_or(DecodeError::Tail { kind: "cgroup_dir", len: bytes.len() })?;
-            Ok(Decoded::CgroupDir {
-                h,
-                created: d.op == 1,
-                v2: d.hier == 0,
-                path: String::from_utf8_lossy(path).into_owned(),
-            })
-        }
-        wire::KIND_ACTIVITY => {
-            let a: RawActivity = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
-            let mut at = size_of::<RawActivity>();
-            let mut strs: [String; 3] = Default::default();
-            for (i, len) in a.str_len.iter().enumerate() {
-                let end = at + *len as usize;
-                let s = bytes.get(at..end).ok_or(DecodeError::Tail { kind: "activity", len: bytes.len() })?;
-                strs[i] = String::from_utf8_lossy(s).into_owned();
-                at = end;
-            }
-            Ok(Decoded::Activity(
-                h,
-                Box::new(Activity {
-                    action: action(&a, strs)?,
-                    result: i64::from(a.ret),
-                    before: creds(&a.before),
-                    after: creds(&a.after),
-                    ns: Namespaces::from_array(a.ns),
-                }),
-            ))
-        }
+        wire::kind::CGROUP_MOVE => cgroup_move(h, bytes, v1_hierarchy),
+        wire::kind::CGROUP_DIR => cgroup_dir(h, bytes),
+        wire::kind::ACTIVITY => activity(h, bytes),
         other => Err(DecodeError::Kind(other)),
     }
+}
+
+/// The byte strings after a record's fixed part, in order, each as long as its length
+/// field says; an error when they run past the record.
+struct Tail<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    kind: &'static str,
+}
+
+impl<'a> Tail<'a> {
+    fn after<T>(bytes: &'a [u8], kind: &'static str) -> Self {
+        Tail { bytes, at: size_of::<T>(), kind }
+    }
+
+    fn take(&mut self, n: u32) -> Result<&'a [u8], DecodeError> {
+        let end = self.at + n as usize;
+        let s = self.bytes.get(self.at..end).ok_or(DecodeError::Tail { kind: self.kind, len: self.bytes.len() })?;
+        self.at = end;
+        Ok(s)
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn exec(h: RawHdr, bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, DecodeError> {
+    let e: RawExec = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    let mut tail = Tail::after::<RawExec>(bytes, "exec");
+    let exe = tail.take(e.exe_len)?.to_vec();
+    let argv = split_argv(tail.take(e.argv_len)?);
+    let cg2 = lossy(tail.take(e.cg2_len)?);
+    let cg1 = lossy(tail.take(e.cg1_len)?);
+    let has_v1 = e.cg1_len > 0 && e.flags & flags::CG1_MISSING == 0;
+    let exec = Exec {
+        source: Source::Kernel,
+        ns_pid: e.ns_pid,
+        old_tid: e.old_tid,
+        comm: string(&e.comm),
+        comm_before: (e.flags & flags::OLD_COMM != 0).then(|| string(&e.comm_old)),
+        exe,
+        argv,
+        argv_truncated: e.flags & flags::ARGV_TRUNC != 0,
+        argv_bytes: e.argv_full_len,
+        uid: e.uid,
+        gid: e.gid,
+        euid: e.euid,
+        egid: e.egid,
+        loginuid: e.loginuid,
+        caps: Caps {
+            effective: e.caps[0],
+            permitted: e.caps[1],
+            inheritable: e.caps[2],
+            bounding: e.caps[3],
+            ambient: e.caps[4],
+        },
+        ns: Namespaces::from_array(e.ns),
+        cgroups: Cgroups {
+            v2_path: cg2,
+            v2_id: h.cgroup_id,
+            v1_path: has_v1.then_some(cg1),
+            v1_id: h.cg1_id,
+            v1_hierarchy: has_v1.then(|| v1_hierarchy.unwrap_or_default().to_string()),
+            truncated: e.flags & (flags::CG1_TRUNC | flags::CG2_TRUNC) != 0,
+        },
+    };
+    Ok(Decoded::Exec(h, Box::new(exec)))
+}
+
+fn fork(h: RawHdr, bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let f: RawFork = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    let fork =
+        Fork { ns_pid: f.ns_pid, comm: string(&f.comm), ns: Namespaces::from_array(f.ns), cgroup_v2_id: h.cgroup_id };
+    Ok(Decoded::Fork(h, fork))
+}
+
+fn cgroup_move(h: RawHdr, bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, DecodeError> {
+    let m: RawCgroupMove = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    let path = lossy(Tail::after::<RawCgroupMove>(bytes, "cgroup_move").take(m.path_len)?);
+    Ok(Decoded::CgroupMove(
+        h,
+        CgroupMove {
+            hierarchy: (m.hier != 0).then(|| v1_hierarchy.unwrap_or_default().to_string()),
+            path,
+            cgroup_id: m.dst_id,
+        },
+    ))
+}
+
+fn cgroup_dir(h: RawHdr, bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let d: RawCgroupDir = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    let path = lossy(Tail::after::<RawCgroupDir>(bytes, "cgroup_dir").take(d.path_len)?);
+    Ok(Decoded::CgroupDir { h, created: d.op == wire::cgroup_dir::CREATED, v2: d.hier == 0, path })
+}
+
+fn activity(h: RawHdr, bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let a: RawActivity = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
+    let mut tail = Tail::after::<RawActivity>(bytes, "activity");
+    let mut strs: [String; 3] = Default::default();
+    for (s, len) in strs.iter_mut().zip(a.str_len) {
+        *s = lossy(tail.take(len)?);
+    }
+    Ok(Decoded::Activity(
+        h,
+        Box::new(Activity {
+            action: action(&a, strs)?,
+            result: i64::from(a.ret),
+            before: creds(&a.before),
+            after: creds(&a.after),
+            ns: Namespaces::from_array(a.ns),
+        }),
+    ))
 }
 
 #[cfg(test)]
@@ -283,7 +282,7 @@ mod tests {
     #[test]
     fn exec_tail_is_split_by_lengths() {
         let mut e = RawExec::default();
-        e.h.kind = wire::KIND_EXEC;
+        e.h.kind = wire::kind::EXEC;
         e.exe_len = 9;
         e.argv_len = 9;
         e.cg2_len = 4;

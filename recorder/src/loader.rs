@@ -9,14 +9,16 @@ use aya::{
     maps::{HashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
-use ctrail_recorder_ebpf::{globals, maps, object, programs as p};
+use ctrail_model::EventKind;
+use ctrail_recorder_ebpf::{
+    globals, maps, object,
+    programs::{self as p, Tracepoint},
+};
 use ctrail_wire::{self as wire, CgKey};
 
-/// The init_module and finit_module op bits (events.h `enum ct_op`).
-const MODULE_OPS: u32 = 1 << 17 | 1 << 18;
-
-/// Which tracepoint flavour to use: normally tp_btf with raw_tp as the fallback; forcing
-/// raw_tp exercises the fallback path on kernels where tp_btf works (tests, odd kernels).
+/// Which hooks to use: normally tp_btf with raw_tp as the fallback, and per-syscall
+/// tracepoints for activity with raw sys_enter/sys_exit as theirs; forcing raw_tp takes the
+/// fallback of both (tests, odd kernels) on kernels where the preferred hooks work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Attach {
     #[default]
@@ -74,16 +76,16 @@ fn attach_raw(bpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
 }
 
 /// tp_btf first (direct BTF access, cheapest), raw_tp where tp_btf fails.
-fn attach_either(bpf: &mut Ebpf, btf: &Btf, mode: Attach, progs: (&str, &str), tp: &str) -> Result<String> {
-    let (btf_prog, raw_prog) = progs;
+fn attach_either(bpf: &mut Ebpf, btf: &Btf, mode: Attach, t: Tracepoint) -> Result<String> {
+    let tp = t.tp;
     if mode == Attach::RawTp {
-        return attach_raw(bpf, raw_prog, tp).map(|()| format!("raw_tp/{tp}"));
+        return attach_raw(bpf, t.raw, tp).map(|()| format!("raw_tp/{tp}"));
     }
-    match attach_btf(bpf, btf, btf_prog, tp) {
+    match attach_btf(bpf, btf, t.btf, tp) {
         Ok(()) => Ok(format!("tp_btf/{tp}")),
         Err(e_btf) => {
             tracing::info!("tp_btf/{tp} unavailable ({e_btf:#}); trying raw_tp");
-            attach_raw(bpf, raw_prog, tp)
+            attach_raw(bpf, t.raw, tp)
                 .map(|()| format!("raw_tp/{tp}"))
                 .map_err(|e_raw| anyhow!("cannot attach {tp}: tp_btf: {e_btf:#}; raw_tp: {e_raw:#}"))
         }
@@ -115,8 +117,7 @@ fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> 
 /// The comm before exec is evidence, not essential: try the precise hook (6.10+), then
 /// the execve syscall tracepoints, and otherwise record without it.
 fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf, mode: Attach) -> String {
-    let progs = (p::PREPARE_EXEC_BTF, p::PREPARE_EXEC_RAW);
-    if let Ok(how) = attach_either(bpf, btf, mode, progs, "sched_prepare_exec") {
+    if let Ok(how) = attach_either(bpf, btf, mode, p::PREPARE_EXEC) {
         return how;
     }
     if tracefs_events().is_some() {
@@ -133,37 +134,17 @@ fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf, mode: Attach) -> String {
 
 /// Per-syscall tracepoints for the activity kinds: they cost nothing on other syscalls,
 /// unlike a hook on every system call. They need tracefs (mounted here if absent); where
-/// they cannot attach (some sandboxes refuse syscall tracepoints), raw sys_enter/sys_exit
-/// take over, returning at once for the syscalls not recorded.
-fn attach_activity(bpf: &mut Ebpf, wanted: u32) -> String {
+/// they cannot attach (some sandboxes refuse syscall tracepoints), or `mode` forces the
+/// fallback, raw sys_enter/sys_exit take over, returning at once for the syscalls not
+/// recorded.
+fn attach_activity(bpf: &mut Ebpf, wanted: u32, mode: Attach) -> String {
     if wanted == 0 {
         return "off".into();
     }
-    let mut on = Vec::new();
-    if let Some(tracefs) = tracefs_events() {
-        for (name, op) in p::SYSCALLS {
-            if wanted & (1 << op) == 0 {
-                continue;
-            }
-            // A kernel built without the syscall (init_module without CONFIG_MODULES) has
-            // no tracepoint for it, and nothing to record either.
-            if !tracefs.join("syscalls").join(format!("sys_enter_{name}")).is_dir() {
-                tracing::info!("this kernel has no {name} syscall tracepoint: not recorded");
-                continue;
-            }
-            let enter = attach_tracepoint(bpf, &format!("ct_enter_{name}"), "syscalls", &format!("sys_enter_{name}"));
-            match enter.and_then(|()| {
-                attach_tracepoint(bpf, &format!("ct_exit_{name}"), "syscalls", &format!("sys_exit_{name}"))
-            }) {
-                Ok(()) => on.push(name),
-                Err(e) if on.is_empty() => {
-                    tracing::info!("syscall tracepoints unavailable ({e:#}); using raw sys_enter/sys_exit");
-                    break;
-                }
-                Err(e) => tracing::warn!("{name} will not be recorded: {e:#}"),
-            }
-        }
-    }
+    let on = match (mode, tracefs_events()) {
+        (Attach::Auto, Some(tracefs)) => attach_syscall_tracepoints(bpf, wanted, &tracefs),
+        _ => Vec::new(),
+    };
     if !on.is_empty() {
         return format!("tracepoint/syscalls:{}", on.join(","));
     }
@@ -174,6 +155,32 @@ fn attach_activity(bpf: &mut Ebpf, wanted: u32) -> String {
             "none".into()
         }
     }
+}
+
+/// The `sys_enter_X`/`sys_exit_X` pair of every wanted syscall; empty when the first pair
+/// cannot attach (then none will).
+fn attach_syscall_tracepoints(bpf: &mut Ebpf, wanted: u32, tracefs: &Path) -> Vec<&'static str> {
+    let mut on = Vec::new();
+    for s in wire::SYSCALLS.iter().filter(|s| wanted & (1 << s.op) != 0) {
+        let name = s.name;
+        // A kernel built without the syscall (init_module without CONFIG_MODULES) has no
+        // tracepoint for it, and nothing to record either.
+        if !tracefs.join("syscalls").join(format!("sys_enter_{name}")).is_dir() {
+            tracing::info!("this kernel has no {name} syscall tracepoint: not recorded");
+            continue;
+        }
+        let pair = attach_tracepoint(bpf, &p::enter(name), "syscalls", &format!("sys_enter_{name}"))
+            .and_then(|()| attach_tracepoint(bpf, &p::exit(name), "syscalls", &format!("sys_exit_{name}")));
+        match pair {
+            Ok(()) => on.push(name),
+            Err(e) if on.is_empty() => {
+                tracing::info!("syscall tracepoints unavailable ({e:#}); using raw sys_enter/sys_exit");
+                break;
+            }
+            Err(e) => tracing::warn!("{name} will not be recorded: {e:#}"),
+        }
+    }
+    on
 }
 
 pub fn load(opts: &Options) -> Result<Probes> {
@@ -196,21 +203,20 @@ pub fn load(opts: &Options) -> Result<Probes> {
     // The comm hook goes first so that no exec is seen without its chance of a comm.
     let mode = opts.attach;
     hooks.entries.push(("comm_before_exec", attach_comm_before(&mut bpf, &btf, mode)));
-    let exec = attach_either(&mut bpf, &btf, mode, (p::EXEC_BTF, p::EXEC_RAW), "sched_process_exec")?;
+    let exec = attach_either(&mut bpf, &btf, mode, p::EXEC)?;
     hooks.entries.push(("exec", exec));
-    let fork = attach_either(&mut bpf, &btf, mode, (p::FORK_BTF, p::FORK_RAW), "sched_process_fork")?;
+    let fork = attach_either(&mut bpf, &btf, mode, p::FORK)?;
     hooks.entries.push(("fork", fork));
-    let exit = attach_either(&mut bpf, &btf, mode, (p::EXIT_BTF, p::EXIT_RAW), "sched_process_exit")?;
+    let exit = attach_either(&mut bpf, &btf, mode, p::EXIT)?;
     hooks.entries.push(("exit", exit));
     // Cgroup moves are one more event, not the core: record without them if they cannot attach.
-    let progs = (p::CGROUP_ATTACH_BTF, p::CGROUP_ATTACH_RAW);
-    let moves = attach_either(&mut bpf, &btf, mode, progs, "cgroup_attach_task").unwrap_or_else(|e| {
+    let moves = attach_either(&mut bpf, &btf, mode, p::CGROUP_ATTACH).unwrap_or_else(|e| {
         tracing::warn!("cgroup moves will not be recorded: {e:#}");
         "none".into()
     });
     hooks.entries.push(("cgroup_move", moves));
-    let mkdir = attach_either(&mut bpf, &btf, mode, (p::CGROUP_MKDIR_BTF, p::CGROUP_MKDIR_RAW), "cgroup_mkdir");
-    let rmdir = attach_either(&mut bpf, &btf, mode, (p::CGROUP_RMDIR_BTF, p::CGROUP_RMDIR_RAW), "cgroup_rmdir");
+    let mkdir = attach_either(&mut bpf, &btf, mode, p::CGROUP_MKDIR);
+    let rmdir = attach_either(&mut bpf, &btf, mode, p::CGROUP_RMDIR);
     let lifecycle = match (mkdir, rmdir) {
         (Ok(a), Ok(b)) => format!("{a}+{b}"),
         (a, b) => {
@@ -221,15 +227,14 @@ pub fn load(opts: &Options) -> Result<Probes> {
     hooks.entries.push(("container_life", lifecycle));
     // Module names come from inside the load (module_load), while the syscall is pending:
     // attach it before the syscall hooks. Kernels without module support have neither.
-    if opts.activity & MODULE_OPS != 0 {
-        let modules = attach_either(&mut bpf, &btf, mode, (p::MODULE_LOAD_BTF, p::MODULE_LOAD_RAW), "module_load")
-            .unwrap_or_else(|e| {
-                tracing::info!("module names will not be recorded (kernel without modules?): {e:#}");
-                "none".into()
-            });
+    if opts.activity & wire::op_bits([EventKind::ModuleLoad]) != 0 {
+        let modules = attach_either(&mut bpf, &btf, mode, p::MODULE_LOAD).unwrap_or_else(|e| {
+            tracing::info!("module names will not be recorded (kernel without modules?): {e:#}");
+            "none".into()
+        });
         hooks.entries.push(("module_load", modules));
     }
-    hooks.entries.push(("activity", attach_activity(&mut bpf, opts.activity)));
+    hooks.entries.push(("activity", attach_activity(&mut bpf, opts.activity, mode)));
 
     // The parsed kernel BTF is large and no longer needed: free it before the ring buffer
     // is mapped, so the two never count together in the recorder's peak memory.
@@ -243,8 +248,8 @@ pub fn load(opts: &Options) -> Result<Probes> {
 }
 
 /// Sums the per-CPU counters.
-pub fn read_counters(counters: &PerCpuArray<MapData, u64>) -> [u64; wire::counter::COUNT as usize] {
-    let mut out = [0u64; wire::counter::COUNT as usize];
+pub fn read_counters(counters: &PerCpuArray<MapData, u64>) -> [u64; wire::COUNTERS] {
+    let mut out = [0u64; wire::COUNTERS];
     for (i, slot) in out.iter_mut().enumerate() {
         if let Ok(values) = counters.get(&(i as u32), 0) {
             *slot = values.iter().sum();

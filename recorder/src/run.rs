@@ -112,7 +112,7 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
         argv_max: args.argv_max,
         scope: args.scope.wire(),
         ring_bytes: args.ring_kib * 1024,
-        activity: args.activity,
+        activity: crate::cli::activity_bits(&args.activity),
     })?;
     let attached_boot_ns = host::boot_ns_now();
     let loader::Probes { bpf, ring, verdicts, counters, hooks } = probes;

@@ -59,7 +59,7 @@ pub struct Totals {
     pub snapshot: u64,
     pub decode_errors: u64,
     pub store_failures: u64,
-    pub kernel: [u64; counter::COUNT as usize],
+    pub kernel: [u64; wire::COUNTERS],
 }
 
 pub struct Worker {
@@ -119,8 +119,8 @@ impl Worker {
 
     fn in_scope(&self, container: Option<u32>) -> bool {
         match self.settings.scope {
-            wire::SCOPE_CONTAINERS => container.is_some(),
-            wire::SCOPE_HOST => container.is_none(),
+            wire::scope::CONTAINERS => container.is_some(),
+            wire::scope::HOST => container.is_none(),
             _ => true,
         }
     }
@@ -180,7 +180,7 @@ impl Worker {
                 let (container, writeback) =
                     self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| register(store, names, c));
                 if let Some(w) = writeback {
-                    let v = if w.container { wire::VERDICT_CONTAINER } else { wire::VERDICT_HOST };
+                    let v = if w.container { wire::verdict::CONTAINER } else { wire::verdict::HOST };
                     if let Err(e) = self.verdicts.insert(w.key, v, 0) {
                         tracing::warn!("cannot cache a verdict in the kernel: {e}");
                     }

@@ -1,58 +1,21 @@
-//! Rust mirrors of `recorder-ebpf/include/events.h`: the only place that knows the C layout.
+//! The kernel side's record layout and constants: the only Rust that knows them.
 //!
-//! Every struct is `#[repr(C)]` with explicit padding fields and compile-time size and
-//! offset asserts against the numbers in the header, so a change on one side that is not
-//! made on the other fails the build. Decoding a ring-buffer record into these types and
-//! from there into owned `ctrail_model` types happens in the recorder (`decode.rs`).
+//! Every struct here is `#[repr(C)]` with explicit padding, mirrored by a C struct in
+//! `recorder-ebpf/include/events.h`. The constants (record kinds, ops, counters, flags,
+//! limits, sizes) and the table of recorded syscalls live here only: the kernel side's
+//! `ct_consts.h` is generated from them ([`header`]) by `recorder-ebpf/build.rs`, together
+//! with a static assertion of every struct's size and every field's offset, so a C struct
+//! that disagrees with its Rust twin does not compile. Decoding ring-buffer records into
+//! `ctrail_model` types happens in the recorder (`decode.rs`).
 
-use std::mem::{offset_of, size_of};
+mod consts;
+pub mod header;
+mod layout;
+mod ops;
 
-pub const ABI_VERSION: u32 = 1;
-pub const COMM_LEN: usize = 16;
-pub const ARGV_MAX: u32 = 32768;
-pub const ARGV_DEFAULT: u32 = 16384;
-pub const NS_COUNT: usize = 7;
-
-pub const KIND_EXEC: u32 = 1;
-pub const KIND_FORK: u32 = 2;
-pub const KIND_EXIT: u32 = 3;
-pub const KIND_CGROUP_MOVE: u32 = 4;
-pub const KIND_ACTIVITY: u32 = 5;
-pub const KIND_CGROUP_DIR: u32 = 6;
-
-pub const VERDICT_UNKNOWN: u32 = 0;
-pub const VERDICT_HOST: u32 = 1;
-pub const VERDICT_CONTAINER: u32 = 2;
-
-pub const SCOPE_ALL: u32 = 0;
-pub const SCOPE_CONTAINERS: u32 = 1;
-pub const SCOPE_HOST: u32 = 2;
-
-/// Indexes of the per-CPU counter array.
-pub mod counter {
-    pub const EXEC: u32 = 0;
-    pub const FORK: u32 = 1;
-    pub const EXIT: u32 = 2;
-    pub const LOST_EXEC: u32 = 3;
-    pub const LOST_FORK: u32 = 4;
-    pub const LOST_EXIT: u32 = 5;
-    pub const FILTERED: u32 = 6;
-    pub const THREADS: u32 = 7;
-    pub const MOVE: u32 = 8;
-    pub const LOST_MOVE: u32 = 9;
-    pub const ACTIVITY: u32 = 10;
-    pub const LOST_ACTIVITY: u32 = 11;
-    pub const COUNT: u32 = 12;
-}
-
-pub mod flags {
-    pub const ARGV_TRUNC: u32 = 1 << 0;
-    pub const EXE_TRUNC: u32 = 1 << 1;
-    pub const CG2_TRUNC: u32 = 1 << 2;
-    pub const CG1_TRUNC: u32 = 1 << 3;
-    pub const CG1_MISSING: u32 = 1 << 4;
-    pub const OLD_COMM: u32 = 1 << 5;
-}
+pub use consts::*;
+pub use layout::{Layout, layouts};
+pub use ops::{OPS, OpDef, SYSCALLS, SyscallDef, op_bits, op_def};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -121,24 +84,6 @@ pub struct RawCgroupMove {
     pub path_len: u32,
 }
 
-/// enum ct_op: the syscalls recorded as activity.
-pub mod op {
-    pub const MOUNT: u32 = 1;
-    pub const UMOUNT: u32 = 2;
-    pub const SETNS: u32 = 3;
-    pub const UNSHARE: u32 = 4;
-    pub const CHROOT: u32 = 5;
-    pub const PIVOT_ROOT: u32 = 6;
-    pub const SETUID: u32 = 7;
-    pub const CAPSET: u32 = 15;
-    pub const PTRACE: u32 = 16;
-    pub const INIT_MODULE: u32 = 17;
-    pub const FINIT_MODULE: u32 = 18;
-    pub const BPF_PROG_LOAD: u32 = 19;
-    pub const CONNECT: u32 = 20;
-    pub const ACCEPT: u32 = 21;
-}
-
 /// Both ends of a TCP connection: addresses in network order (IPv4 in the first 4 bytes),
 /// ports in host order.
 #[repr(C)]
@@ -202,37 +147,6 @@ pub struct CgKey {
     pub cg2_id: u64,
     pub cg1_id: u64,
 }
-
-// The numbers are CT_*_SIZE in events.h.
-const _: () = assert!(size_of::<RawHdr>() == 64);
-const _: () = assert!(size_of::<RawExec>() == 216);
-const _: () = assert!(size_of::<RawFork>() == 112);
-const _: () = assert!(size_of::<RawExit>() == 88);
-const _: () = assert!(size_of::<CgKey>() == 16);
-const _: () = assert!(size_of::<RawCgroupMove>() == 80);
-const _: () = assert!(size_of::<RawCreds>() == 56);
-const _: () = assert!(size_of::<RawCgroupDir>() == 88);
-const _: () = assert!(size_of::<RawActivity>() == 296);
-const _: () = assert!(size_of::<RawSockaddrs>() == 40);
-const _: () = assert!(offset_of!(RawActivity, net) == 256);
-const _: () = assert!(offset_of!(RawActivity, before) == 104);
-const _: () = assert!(offset_of!(RawActivity, ns) == 216);
-const _: () = assert!(offset_of!(RawCgroupMove, dst_id) == 64);
-const _: () = assert!(offset_of!(RawCgroupMove, path_len) == 76);
-const _: () = assert!(offset_of!(RawHdr, ts_boot_ns) == 8);
-const _: () = assert!(offset_of!(RawHdr, tgid) == 48);
-const _: () = assert!(offset_of!(RawHdr, verdict) == 60);
-const _: () = assert!(offset_of!(RawExec, caps) == 64);
-const _: () = assert!(offset_of!(RawExec, ns) == 104);
-const _: () = assert!(offset_of!(RawExec, ns_pid) == 132);
-const _: () = assert!(offset_of!(RawExec, flags) == 160);
-const _: () = assert!(offset_of!(RawExec, cg1_len) == 180);
-const _: () = assert!(offset_of!(RawExec, comm) == 184);
-const _: () = assert!(offset_of!(RawExec, comm_old) == 200);
-const _: () = assert!(offset_of!(RawFork, ns) == 64);
-const _: () = assert!(offset_of!(RawFork, comm) == 96);
-const _: () = assert!(offset_of!(RawExit, exit_code) == 64);
-const _: () = assert!(offset_of!(RawExit, comm) == 72);
 
 /// Marker for the types above: plain old data, any bit pattern valid, no padding holes.
 ///

@@ -122,7 +122,8 @@ fn bad_input_is_one_line_and_exit_2() {
         (vec!["events", "--data-dir", &dd, "--since", "1h ago", "--until", "2h ago"], "--until is before --since"),
         (vec!["events", "--data-dir", "/nonexistent/ctrail"], "no ctrail store in /nonexistent/ctrail"),
         (vec!["events", "--data-dir", &dd, "--format", "yaml"], "invalid value"),
-        (vec!["events", "--data-dir", &dd, "--type", "bogus"], "unknown event type"),
+        (vec!["events", "--data-dir", &dd, "--type", "bogus"], "invalid value 'bogus' for '--type"),
+        (vec!["show", "--data-dir", &dd, "--format", "csv", "1"], "invalid value 'csv'"),
     ];
     for (args, want) in cases {
         let o = ctrail(&args);

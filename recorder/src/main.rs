@@ -3,6 +3,7 @@
 mod attribution;
 mod check;
 mod cli;
+mod control;
 mod decode;
 mod host;
 mod loader;

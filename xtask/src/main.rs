@@ -8,6 +8,7 @@
 //! - `fuzz [SECONDS]`: fuzz the cgroup-file parser and classifier for a bounded time.
 //! - `bench`: benchmarks, printing ratios against a baseline measured in the same run.
 //! - `vmlinux`: regenerate the vendored `recorder-ebpf/include/vmlinux.h` from this kernel.
+//! - `deps`: check the crates' dependency rules (ARCHITECTURE.md) against the manifests.
 //! - `kernel-matrix`: boot Debian's current 6.1 and 6.12 cloud kernels under QEMU (TCG) with
 //!   pure cgroup v2, run the recorder and the query tool inside, and judge the serial logs.
 
@@ -19,6 +20,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+
+mod deps;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
@@ -99,6 +102,7 @@ fn test() -> Result<()> {
     }
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
     run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    deps::check()?;
     // One test thread per binary where it matters is handled inside the tests (a lock
     // serialises recorders); binaries run one after another.
     let table = root().join("target/tmp/runtimes-table.txt");
@@ -425,8 +429,11 @@ fn main() -> ExitCode {
         Some("bench") => bench(),
         Some("vmlinux") => vmlinux(),
         Some("kernel-matrix") => kernel_matrix().map(|_| ()),
+        Some("deps") => deps::check(),
         _ => {
-            eprintln!("usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux | kernel-matrix");
+            eprintln!(
+                "usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux | kernel-matrix | deps"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,7 +1,7 @@
 //! Classification cost over the fixture corpus, against a baseline measured in the same
 //! run (parsing the same text), because these machines are noisy.
 //!
-//! `cargo bench -p ctrail-common --bench classify` (or `cargo xtask bench`).
+//! `cargo bench -p ctrail-classify --bench classify` (or `cargo xtask bench`).
 
 use std::{hint::black_box, time::Instant};
 

@@ -142,16 +142,32 @@ fn relative<'p>(path: &'p str, host: Option<&str>) -> &'p str {
     }
 }
 
+/// Decides one process, in the order of evidence the module docs give.
 pub fn classify(ev: &Evidence<'_>) -> Verdict {
     let lines = ev.cgroups.map(|c| c.by_preference()).unwrap_or_default();
     let rel: Vec<(&CgroupLine, &str)> =
         lines.iter().map(|l| (*l, relative(&l.path, ev.host_cgroups.and_then(|h| h.path_in(l))))).collect();
+    let host_unit = match by_path(&rel) {
+        Ok(v) => return v,
+        Err(unit) => unit,
+    };
+    if let Some(v) = by_namespaces(ev, &rel, host_unit.is_some()) {
+        return v;
+    }
+    host(ev, &rel, host_unit)
+}
 
-    let mut host_unit: Option<(String, &'static str, String)> = None;
-    for (line, path) in &rel {
+/// A host look-alike unit seen in a path: (path, rule, component).
+type HostUnit = (String, &'static str, String);
+
+/// Step 1: a runtime's path shape in the most trusted hierarchy that has one; otherwise
+/// the first host look-alike unit seen, if any.
+fn by_path(rel: &[(&CgroupLine, &str)]) -> Result<Verdict, Option<HostUnit>> {
+    let mut host_unit = None;
+    for (line, path) in rel {
         match match_path(path) {
             PathMatch::Container(m) => {
-                return Verdict {
+                return Ok(Verdict {
                     container: true,
                     runtime: m.runtime,
                     container_id: Some(m.id),
@@ -160,7 +176,7 @@ pub fn classify(ev: &Evidence<'_>) -> Verdict {
                     name: m.name,
                     cgroup: Some(line.path.clone()),
                     reason: format!("{} path matches {} in cgroup {}", m.rule, line.path, line.hierarchy_name()),
-                };
+                });
             }
             PathMatch::HostUnit { rule, component } if host_unit.is_none() => {
                 host_unit = Some((line.path.clone(), rule, component));
@@ -168,73 +184,79 @@ pub fn classify(ev: &Evidence<'_>) -> Verdict {
             _ => {}
         }
     }
+    Err(host_unit)
+}
 
-    let own = ev.ns.own();
+/// Steps 2 and 3: a cgroup of its own (the most trusted hierarchy whose path is not the
+/// host's) with its own pid and mount namespaces: an nspawn payload, or a container of a
+/// runtime without a path shape when more evidence agrees.
+fn by_namespaces(ev: &Evidence<'_>, rel: &[(&CgroupLine, &str)], looks_like_host_unit: bool) -> Option<Verdict> {
     let own_core = ev.ns.pid == Some(true) && ev.ns.mnt == Some(true);
+    let (line, path) = rel.iter().find(|(_, p)| *p != "/").filter(|_| own_core)?;
+    let own = ev.ns.own();
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let leaf = comps.last().copied().unwrap_or_default();
+    if leaf == "payload" {
+        let name = comps.iter().rev().nth(1).map(|n| {
+            let n = n.strip_prefix("systemd-nspawn@").unwrap_or(n);
+            n.strip_suffix(".service").or(n.strip_suffix(".scope")).unwrap_or(n).to_string()
+        });
+        return Some(Verdict {
+            container: true,
+            runtime: Some(Runtime::SystemdNspawn),
+            container_id: name.clone(),
+            pod_uid: None,
+            outer_id: None,
+            name,
+            cgroup: Some(line.path.clone()),
+            reason: format!(
+                "systemd-nspawn payload cgroup {} ({}) with own namespaces: {}",
+                line.path,
+                line.hierarchy_name(),
+                own.join("+")
+            ),
+        });
+    }
     let own_extra = [ev.ns.uts, ev.ns.ipc, ev.ns.net].contains(&Some(true));
     let comm_rt = ev.comm_before_exec.and_then(runtime_from_comm);
     let parent_rt = ev.parent_comm.and_then(runtime_from_parent);
-    // The cgroup of its own, if any: the most trusted hierarchy whose path is not the host's.
-    let own_cgroup = rel.iter().find(|(_, p)| *p != "/");
-
-    if let Some((line, path)) = own_cgroup
-        && own_core
-    {
-        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-        let leaf = comps.last().copied().unwrap_or_default();
-        if leaf == "payload" {
-            let name = comps.iter().rev().nth(1).map(|n| {
-                let n = n.strip_prefix("systemd-nspawn@").unwrap_or(n);
-                n.strip_suffix(".service").or(n.strip_suffix(".scope")).unwrap_or(n).to_string()
-            });
-            return Verdict {
-                container: true,
-                runtime: Some(Runtime::SystemdNspawn),
-                container_id: name.clone(),
-                pod_uid: None,
-                outer_id: None,
-                name,
-                cgroup: Some(line.path.clone()),
-                reason: format!(
-                    "systemd-nspawn payload cgroup {} ({}) with own namespaces: {}",
-                    line.path,
-                    line.hierarchy_name(),
-                    own.join("+")
-                ),
-            };
-        }
-        if host_unit.is_none() && (own_extra || comm_rt.is_some() || parent_rt.is_some()) {
-            let runtime = comm_rt.or(parent_rt);
-            let via = match (comm_rt, parent_rt) {
-                (Some(_), _) => format!(", comm before exec {:?}", ev.comm_before_exec.unwrap_or_default()),
-                (None, Some(_)) => format!(", parent {:?}", ev.parent_comm.unwrap_or_default()),
-                _ => String::new(),
-            };
-            return Verdict {
-                container: true,
-                runtime,
-                container_id: Some(leaf.to_string()),
-                pod_uid: None,
-                outer_id: None,
-                name: None,
-                cgroup: Some(line.path.clone()),
-                reason: format!(
-                    "own cgroup {} ({}) and own namespaces {}{via}; no runtime path pattern",
-                    line.path,
-                    line.hierarchy_name(),
-                    own.join("+")
-                ),
-            };
-        }
+    if looks_like_host_unit || !(own_extra || comm_rt.is_some() || parent_rt.is_some()) {
+        return None;
     }
+    let via = match (comm_rt, parent_rt) {
+        (Some(_), _) => format!(", comm before exec {:?}", ev.comm_before_exec.unwrap_or_default()),
+        (None, Some(_)) => format!(", parent {:?}", ev.parent_comm.unwrap_or_default()),
+        _ => String::new(),
+    };
+    Some(Verdict {
+        container: true,
+        runtime: comm_rt.or(parent_rt),
+        container_id: Some(leaf.to_string()),
+        pod_uid: None,
+        outer_id: None,
+        name: None,
+        cgroup: Some(line.path.clone()),
+        reason: format!(
+            "own cgroup {} ({}) and own namespaces {}{via}; no runtime path pattern",
+            line.path,
+            line.hierarchy_name(),
+            own.join("+")
+        ),
+    })
+}
 
+/// Step 4: the host, and why.
+fn host(ev: &Evidence<'_>, rel: &[(&CgroupLine, &str)], host_unit: Option<HostUnit>) -> Verdict {
     if let Some((path, rule, component)) = host_unit {
         return Verdict::host(format!("host: {rule} ({component} in {path})"));
     }
-    if lines.is_empty() {
+    if rel.is_empty() {
         return Verdict::host("host: no cgroup information".into());
     }
-    let reason = if own_core && own_cgroup.is_none() {
+    let own = ev.ns.own();
+    let own_core = ev.ns.pid == Some(true) && ev.ns.mnt == Some(true);
+    let own_cgroup = rel.iter().any(|(_, p)| *p != "/");
+    let reason = if own_core && !own_cgroup {
         format!(
             "host: own namespaces {} but the host's cgroups: a namespace sandbox such as `unshare`, not a container",
             own.join("+")

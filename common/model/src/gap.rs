@@ -39,4 +39,7 @@ pub enum GapReason {
     /// Something else in the data directory was changed under the running recorder (its lock
     /// file removed, say); nothing was lost, but the store says it happened.
     Tampered { detail: String },
+    /// Kernel records reached the recorder but could not be decoded (the kernel object and
+    /// the recorder out of step, or a bug): `records` of them, the first failing as said.
+    Undecodable { records: u64, first_error: String },
 }

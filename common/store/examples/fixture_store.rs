@@ -2,7 +2,7 @@
 //! compatibility fixtures in `fixtures/stores/` (see its README): the fixture of a version is
 //! written by that version's code, and every later version must read it the same.
 //!
-//! `cargo run -p ctrail-common --example fixture_store -- DIR`
+//! `cargo run -p ctrail-store --example fixture_store -- DIR`
 //!
 //! The lines between the `// BEGIN since` and `// END since` comment lines are kinds added
 //! later; `fixtures/stores/make.sh --strip-since` cuts them out to build this at an older commit.
@@ -216,6 +216,17 @@ fn main() {
         lost_exit: 0,
         lost_other: 0,
         reason: GapReason::Tampered { detail: "the lock file was removed under the running recorder".into() },
+    });
+    // END since
+    // BEGIN since 0.1.0+14: records that did not decode
+    gaps.push(Gap {
+        start: T0 + 35 * SEC,
+        end: T0 + 36 * SEC,
+        lost_exec: 0,
+        lost_fork: 0,
+        lost_exit: 0,
+        lost_other: 2,
+        reason: GapReason::Undecodable { records: 2, first_error: "record kind 99 is unknown".into() },
     });
     // END since
     let last = events.last().map_or(T0, |e| e.time);

@@ -52,8 +52,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("store: {0}")]
-    Db(String),
+    #[error("{path} is closed after an I/O error; it is reopened at the next commit")]
+    Closed { path: PathBuf },
+    #[error("store: {source}")]
+    Redb {
+        #[source]
+        source: redb::Error,
+    },
     #[error("{path} is damaged: {detail}")]
     Damaged { path: PathBuf, detail: String },
     #[error("cannot encode a record: {0}")]
@@ -63,14 +68,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn db(e: impl std::fmt::Display) -> Self {
-        StoreError::Db(e.to_string())
+    fn db(e: impl Into<redb::Error>) -> Self {
+        StoreError::Redb { source: e.into() }
     }
 
     /// True when the failure is the disk being full (the recorder keeps running then).
     pub fn is_disk_full(&self) -> bool {
-        let text = self.to_string();
-        text.contains("No space left") || text.contains("os error 28")
+        let io = match self {
+            StoreError::Io { source, .. } => Some(source),
+            StoreError::Redb { source: redb::Error::Io(e) } => Some(e),
+            _ => None,
+        };
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC))
     }
 }
 

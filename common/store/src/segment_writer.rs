@@ -30,7 +30,7 @@ pub(super) struct SegmentWriter {
 
 const WRITER_CACHE_BYTES: usize = 4 << 20;
 
-fn db_err(e: impl std::fmt::Display) -> StoreError {
+fn db_err(e: impl Into<redb::Error>) -> StoreError {
     StoreError::db(e)
 }
 
@@ -191,7 +191,7 @@ impl SegmentWriter {
     }
 
     fn db(&self) -> Result<&Database, StoreError> {
-        self.db.as_ref().ok_or_else(|| StoreError::Db(format!("{} is closed after an I/O error", self.path.display())))
+        self.db.as_ref().ok_or_else(|| StoreError::Closed { path: self.path.clone() })
     }
 
     /// Everything a new segment starts with: boots, the containers it refers to, and the

@@ -97,6 +97,38 @@ pub struct StoreWriter {
     tampers: Vec<Tamper>,
 }
 
+/// The record of `segments` whole segments that retention deleted, the last named `name`.
+fn retention_gap(name: String, first: u64, last: u64, events: u64, segments: u64) -> Gap {
+    let segment = if segments == 1 { name } else { format!("{segments} segments, the last {name}") };
+    Gap {
+        start: first,
+        end: last,
+        lost_exec: 0,
+        lost_fork: 0,
+        lost_exit: 0,
+        lost_other: 0,
+        reason: GapReason::Retention { segment, events },
+    }
+}
+
+/// How many segments a retention record covers (its name says so when more than one).
+fn segments_in(segment: &str) -> u64 {
+    segment.split_once(" segments, the last ").and_then(|(n, _)| n.parse().ok()).unwrap_or(1)
+}
+
+/// One retention record for an earlier one and a later one: the span of both.
+fn merge_retention(earlier: Gap, later: Gap) -> Gap {
+    let (GapReason::Retention { segment: a, events: ea }, GapReason::Retention { segment: b, events: eb }) =
+        (&earlier.reason, &later.reason)
+    else {
+        return later;
+    };
+    let last = b.rsplit(" segments, the last ").next().unwrap_or(b).to_string();
+    // A segment without events spans 0-0: no time to widen the record with.
+    let start = [earlier.start, later.start].into_iter().filter(|&t| t > 0).min().unwrap_or(0);
+    retention_gap(last, start, later.end.max(earlier.end), ea + eb, segments_in(a) + segments_in(b))
+}
+
 /// Moves `path` into `corrupt/` (0700), under `name` (its own name when `None`); returns
 /// where it is now (where it was, when it could not be moved).
 fn set_aside(dir: &Path, path: &Path, name: Option<String>) -> PathBuf {
@@ -454,20 +486,27 @@ impl StoreWriter {
             if !expired && !too_big {
                 break;
             }
-            let events =
-                super::guarded(&f.path, || super::segment_reader::SegmentReader::open(f)?.event_count()).unwrap_or(0);
+            // The deletions recorded in this segment go with it unless carried forward: they
+            // are merged into the record of this one (one gap for the whole deleted span).
+            let (events, carried) = super::guarded(&f.path, || {
+                let r = super::segment_reader::SegmentReader::open(f)?;
+                let carried: Vec<Gap> =
+                    r.gaps()?.into_iter().filter(|g| matches!(g.reason, GapReason::Retention { .. })).collect();
+                Ok((r.event_count()?, carried))
+            })
+            .unwrap_or((0, Vec::new()));
             let bytes = size(f);
             if fs::remove_file(&f.path).is_ok() {
                 total = total.saturating_sub(bytes);
-                self.pending_gaps.push(Gap {
-                    start: first,
-                    end: last,
-                    lost_exec: 0,
-                    lost_fork: 0,
-                    lost_exit: 0,
-                    lost_other: 0,
-                    reason: GapReason::Retention { segment: f.name(), events },
-                });
+                let mut gap = retention_gap(f.name(), first, last, events, 1);
+                let earlier: Vec<Gap> = carried
+                    .into_iter()
+                    .chain(self.pending_gaps.extract_if(.., |g| matches!(g.reason, GapReason::Retention { .. })))
+                    .collect();
+                for g in earlier {
+                    gap = merge_retention(g, gap);
+                }
+                self.pending_gaps.push(gap);
             }
         }
     }

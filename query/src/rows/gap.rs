@@ -20,6 +20,9 @@ pub fn reason(g: &Gap) -> String {
             format!("active segment {segment} removed or replaced under the recorder ({events} events lost)")
         }
         GapReason::Tampered { detail } => format!("data directory changed: {detail}"),
+        GapReason::Undecodable { records, first_error } => {
+            format!("{records} kernel records could not be decoded (the first: {first_error})")
+        }
     }
 }
 

@@ -41,20 +41,17 @@ fn start(data: &std::path::Path) -> Rec {
     let mut child = Command::new(recorder_bin())
         .args(["run", "--data-dir"])
         .arg(data)
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start recorder");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for l in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if l.contains("recording to") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30)).expect("recorder ready");
+    // Ready when it answers a flush: its loop runs, the probes are in.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let flush = || ctrail_store::control::request(data, ctrail_store::control::FLUSH, Duration::from_secs(10));
+    while flush() != Ok(ctrail_store::control::Reached::Live) {
+        assert!(child.try_wait().unwrap().is_none(), "the recorder exited before it was ready");
+        assert!(Instant::now() < deadline, "the recorder did not become ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Rec(child)
 }
 

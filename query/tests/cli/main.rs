@@ -2,6 +2,7 @@
 
 mod classify;
 mod compat;
+mod docs;
 mod events;
 mod helpers;
 mod hostile;

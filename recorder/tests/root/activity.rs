@@ -170,23 +170,47 @@ fn every_kind_on_the_host_is_stored_as_the_kernel_answered() {
     }
     let _g = serial();
     let t = trigger();
-    let rec = Recorder::start(&[]);
-    let m = marker("trigger-host");
-    let said = run_trigger(Command::new(t).arg(&m));
-    let (s, log) = rec.stop();
-    let kinds: Vec<&str> = said.iter().map(|(k, _, _)| k.as_str()).collect();
-    for k in ["mount", "umount", "bpf", "tcp4-connect", "tcp4-accept", "tcp6-connect", "tcp6-accept", "tcp6-refused"] {
-        assert!(kinds.contains(&k), "the trigger did not try {k}: {said:?}");
-    }
-    // As root on the host, these succeed; the refused connects do not.
-    for (k, r, _) in &said {
-        let expect_ok = ["mount", "umount", "bpf", "setresuid", "capset", "ptrace", "tcp4-connect", "tcp6-connect"];
-        if expect_ok.contains(&k.as_str()) {
-            assert!(*r >= 0, "{k} failed on the host: {said:?}");
+    // Each kind's stored fields are the same whichever hooks recorded them.
+    for attach in ATTACH_MODES {
+        let rec = Recorder::start(attach);
+        assert_hooks(&rec, attach);
+        let m = marker("trigger-host");
+        let said = run_trigger(Command::new(t).arg(&m));
+        let (s, log) = rec.stop();
+        let kinds: Vec<&str> = said.iter().map(|(k, _, _)| k.as_str()).collect();
+        for k in
+            ["mount", "umount", "bpf", "tcp4-connect", "tcp4-accept", "tcp6-connect", "tcp6-accept", "tcp6-refused"]
+        {
+            assert!(kinds.contains(&k), "the trigger did not try {k}: {said:?}");
         }
+        // As root on the host, these succeed; the refused connects do not.
+        for (k, r, _) in &said {
+            let expect_ok = ["mount", "umount", "bpf", "setresuid", "capset", "ptrace", "tcp4-connect", "tcp6-connect"];
+            if expect_ok.contains(&k.as_str()) {
+                assert!(*r >= 0, "{k} failed on the host: {said:?}");
+            }
+        }
+        let failures = check(&s, &m, &said, None);
+        assert!(failures.is_empty(), "{attach:?}: {}\nlog:\n{log}", failures.join("\n"));
     }
-    let failures = check(&s, &m, &said, None);
-    assert!(failures.is_empty(), "{}\nlog:\n{log}", failures.join("\n"));
+}
+
+/// The automatic hooks, and the fallback of each forced.
+const ATTACH_MODES: [&[&str]; 2] = [&[], &["--attach", "raw-tp"]];
+
+/// The hooks the recorder says it used are the ones `attach` asks for.
+fn assert_hooks(rec: &Recorder, attach: &[&str]) {
+    let hooks = rec.hooks();
+    let (exec, activity) = if attach.is_empty() {
+        ("tp_btf/sched_process_exec", "tracepoint/syscalls:")
+    } else {
+        ("raw_tp/sched_process_exec", "raw_tp/sys_enter+sys_exit")
+    };
+    assert_eq!(hooks.get("exec").map(String::as_str), Some(exec), "{hooks:?}");
+    assert!(hooks.get("activity").is_some_and(|a| a.starts_with(activity)), "{attach:?}: {hooks:?}");
+    if !attach.is_empty() {
+        assert!(hooks.values().all(|h| !h.starts_with("tp_btf/")), "raw-tp forces every fallback: {hooks:?}");
+    }
 }
 
 #[test]
@@ -198,8 +222,9 @@ fn seccomp_refused_calls_are_recorded_with_either_attachment() {
     let t = trigger();
     // A seccomp filter refuses the mount before the kernel's entry tracepoint runs: only the
     // exit sees it, through per-syscall tracepoints and through the raw fallback alike.
-    for attach in [&[][..], &["--attach", "raw-tp"][..]] {
+    for attach in ATTACH_MODES {
         let rec = Recorder::start(attach);
+        assert_hooks(&rec, attach);
         let m = marker("trigger-seccomp");
         let said = run_trigger(Command::new(t).args([m.as_str(), "seccomp"]));
         let (s, log) = rec.stop();

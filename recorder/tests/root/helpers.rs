@@ -9,7 +9,7 @@ use std::{
 };
 
 use ctrail_model::{Body, Event};
-use ctrail_store::StoreReader;
+use ctrail_store::{StoreReader, control};
 
 /// One recorder at a time: they all see every process, and the storm and loss tests
 /// must not disturb each other's counts.
@@ -74,28 +74,60 @@ impl Recorder {
             .spawn()
             .expect("start ctrail-recorder");
         let log = Arc::new(Mutex::new(String::new()));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().expect("piped stderr");
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Into the log first: a test that reads the log once ready must find the line.
-                let ready = line.contains("recording to");
-                {
-                    let mut l = sink.lock().unwrap();
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-                if ready {
-                    let _ = ready_tx.send(());
-                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
             }
         });
-        if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
-            let _ = child.kill();
-            panic!("recorder did not become ready:\n{}", log.lock().unwrap());
+        // Ready when the recorder answers a flush on its control socket: that happens only
+        // once its loop runs, after the probes are attached and the snapshot is taken.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("recorder exited ({status}) before it was ready:\n{}", log.lock().unwrap());
+            }
+            if control::request(&data, control::FLUSH, Duration::from_secs(10)) == Ok(control::Reached::Live) {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("recorder did not become ready:\n{}", log.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        Recorder { child, dir, data, log }
+        let rec = Recorder { child, dir, data, log };
+        rec.wait_for_log("recording to");
+        rec
+    }
+
+    /// Waits (up to 10 s) until the recorder's log has a line containing `needle`, and
+    /// returns that line.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(l) = self.log.lock().unwrap().lines().find(|l| l.contains(needle)) {
+                return l.to_string();
+            }
+            assert!(Instant::now() < deadline, "no log line with {needle:?}:\n{}", self.log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Which hook each part got (`exec` → `tp_btf/sched_process_exec`, `activity` → ...),
+    /// from the start line.
+    pub fn hooks(&self) -> std::collections::BTreeMap<String, String> {
+        let line = self.wait_for_log("recording to");
+        let hooks = line.split("hooks: ").nth(1).unwrap_or_default();
+        hooks
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     pub fn data(&self) -> PathBuf {

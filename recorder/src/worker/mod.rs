@@ -11,18 +11,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aya::maps::{HashMap, MapData, PerCpuArray};
-use ctrail_model::{Action, Body, Container, ContainerLife, Event, EventKind, Gap, GapReason, ProcKey};
-use ctrail_store::{Batch, StoreWriter};
-use ctrail_wire::{self as wire, CgKey, counter};
+mod kernel;
+mod records;
+mod totals;
 
-use crate::{
-    attribution::Attribution,
-    decode::{self, Decoded},
-    loader::read_counters,
-    names::Names,
-    snapshot::Running,
-};
+pub use kernel::{AyaKernel, Kernel};
+pub use totals::Totals;
+
+use ctrail_model::{Container, Event, EventKind, Gap, GapReason};
+use ctrail_store::{Batch, StoreWriter};
+use ctrail_wire::{self as wire, counter};
+
+use crate::{attribution::Attribution, names::Names, snapshot::Running};
 
 pub enum Msg {
     Snapshot(Vec<Running>),
@@ -50,23 +50,18 @@ pub struct Settings {
     pub attached_boot_ns: u64,
 }
 
-/// What one run saw, for the shutdown summary and for tests.
-#[derive(Debug, Default, Clone)]
-pub struct Totals {
-    /// exec, fork, exit, cgroup move, activity
-    pub received: [u64; 5],
-    pub stored: u64,
-    pub snapshot: u64,
-    pub decode_errors: u64,
-    pub store_failures: u64,
-    pub kernel: [u64; wire::COUNTERS],
+/// Records that reached userspace but could not be decoded since the last loss poll: lost,
+/// so stored as a gap of their own (the kernel object and the recorder out of step, or a
+/// bug), not merely counted.
+struct Undecodable {
+    records: u64,
+    first_error: String,
 }
 
-pub struct Worker {
+pub struct Worker<K: Kernel> {
     store: StoreWriter,
     attribution: Attribution,
-    verdicts: HashMap<MapData, CgKey, u32>,
-    counters: PerCpuArray<MapData, u64>,
+    kernel: K,
     settings: Settings,
     batch: Batch,
     batch_started: Option<Instant>,
@@ -79,6 +74,7 @@ pub struct Worker {
     unstored: Option<Gap>,
     failing: bool,
     names: Names,
+    undecodable: Option<Undecodable>,
 }
 
 /// A container's index in the store, its name looked up on first sight.
@@ -87,20 +83,13 @@ fn register(store: &mut StoreWriter, names: &mut Names, mut c: Container) -> u32
     store.container(c)
 }
 
-impl Worker {
-    pub fn new(
-        store: StoreWriter,
-        attribution: Attribution,
-        verdicts: HashMap<MapData, CgKey, u32>,
-        counters: PerCpuArray<MapData, u64>,
-        settings: Settings,
-    ) -> Self {
+impl<K: Kernel> Worker<K> {
+    pub fn new(store: StoreWriter, attribution: Attribution, kernel: K, settings: Settings) -> Self {
         let last_poll_boot_ns = settings.attached_boot_ns;
         Worker {
             store,
             attribution,
-            verdicts,
-            counters,
+            kernel,
             settings,
             batch: Batch::default(),
             batch_started: None,
@@ -110,6 +99,7 @@ impl Worker {
             unstored: None,
             failing: false,
             names: Names::default(),
+            undecodable: None,
         }
     }
 
@@ -135,116 +125,10 @@ impl Worker {
         self.batch.events.push(e);
     }
 
-    fn on_snapshot(&mut self, running: Vec<Running>) {
-        let boot = self.attribution.boot();
-        for r in running {
-            let key = ProcKey::from_ticks(boot, r.tgid, r.start_ticks);
-            let parent = ProcKey::from_ticks(boot, r.ppid, r.parent_start_ticks);
-            let time = self.wall(key.start);
-            let (store, names) = (&mut self.store, &mut self.names);
-            let (container, _) =
-                self.attribution.on_exec(key, r.ppid, &r.exec, time, &mut |c| register(store, names, c));
-            self.totals.snapshot += 1;
-            self.push(Event {
-                time,
-                boot_ns: key.start,
-                proc: key,
-                tid: r.tgid,
-                ppid: r.ppid,
-                parent_start: parent.start,
-                container,
-                body: Body::Exec(Box::new(r.exec)),
-            });
-        }
-    }
-
-    fn on_record(&mut self, bytes: &[u8]) {
-        let decoded = match decode::decode(bytes, self.settings.v1_hierarchy.as_deref()) {
-            Ok(d) => d,
-            Err(e) => {
-                self.totals.decode_errors += 1;
-                tracing::error!("undecodable kernel record: {e}");
-                return;
-            }
-        };
-        // Identity, time and cgroups come from the header, the same for every kind.
-        let h = decoded.hdr();
-        let boot = self.attribution.boot();
-        let key = ProcKey::new(boot, h.tgid, h.start_boot_ns);
-        let time = self.wall(h.ts_boot_ns);
-        let cg = CgKey { cg2_id: h.cgroup_id, cg1_id: h.cg1_id };
-        let (body, container) = match decoded {
-            Decoded::Exec(h, exec) => {
-                self.totals.received[0] += 1;
-                let (store, names) = (&mut self.store, &mut self.names);
-                let (container, writeback) =
-                    self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| register(store, names, c));
-                if let Some(w) = writeback {
-                    let v = if w.container { wire::verdict::CONTAINER } else { wire::verdict::HOST };
-                    if let Err(e) = self.verdicts.insert(w.key, v, 0) {
-                        tracing::warn!("cannot cache a verdict in the kernel: {e}");
-                    }
-                }
-                (Body::Exec(exec), container)
-            }
-            Decoded::Fork(h, fork) => {
-                self.totals.received[1] += 1;
-                let container = self.attribution.on_fork(key, h.ppid, &fork.comm, fork.ns.to_array(), cg);
-                (Body::Fork(fork), container)
-            }
-            Decoded::CgroupMove(_, mv) => {
-                self.totals.received[3] += 1;
-                let (store, names) = (&mut self.store, &mut self.names);
-                let v2 = mv.hierarchy.is_none();
-                let container =
-                    self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| register(store, names, c));
-                (Body::CgroupMove(mv), container)
-            }
-            Decoded::Activity(_, mut a) => {
-                self.totals.received[4] += 1;
-                let container = self.attribution.on_activity(key, &a);
-                if let Action::Ptrace { target_pid, target_container, .. } = &mut a.action {
-                    *target_container = self
-                        .attribution
-                        .container_of_pid(*target_pid)
-                        .and_then(|i| self.store.container_id(i))
-                        .map(str::to_string);
-                }
-                (Body::Activity(a), container)
-            }
-            Decoded::CgroupDir { created, v2, path, .. } => {
-                self.totals.received[3] += 1;
-                let (store, names) = (&mut self.store, &mut self.names);
-                let Some(container) =
-                    self.attribution.on_cgroup_dir(created, v2, &path, time, &mut |c| register(store, names, c))
-                else {
-                    return;
-                };
-                (Body::Container(ContainerLife { started: created, cgroup: path }), Some(container))
-            }
-            Decoded::Exit(_, exit, _comm) => {
-                self.totals.received[2] += 1;
-                let container = self.attribution.on_exit(key, cg);
-                (Body::Exit(exit), container)
-            }
-        };
-        let e = Event {
-            time,
-            boot_ns: h.ts_boot_ns,
-            proc: key,
-            tid: h.tid,
-            ppid: h.ppid,
-            parent_start: ProcKey::new(boot, h.ppid, h.parent_start_boot_ns).start,
-            container,
-            body,
-        };
-        self.push(e);
-    }
-
     /// Turns new kernel losses into a gap covering the time since the last poll.
     fn poll_loss(&mut self) {
         let now = crate::host::boot_ns_now();
-        let k = read_counters(&self.counters);
+        let k = self.kernel.counters();
         self.totals.kernel = k;
         let lost = [
             k[counter::LOST_EXEC as usize],
@@ -266,6 +150,22 @@ impl Worker {
             tracing::warn!("kernel dropped {} events (ring buffer full); stored as a gap", gap.lost());
             self.batch.gaps.push(gap);
             self.lost_seen = lost;
+        }
+        if let Some(u) = self.undecodable.take() {
+            tracing::error!(
+                "{} kernel records could not be decoded (the first: {}); stored as a gap",
+                u.records,
+                u.first_error
+            );
+            self.batch.gaps.push(Gap {
+                start: self.wall(self.last_poll_boot_ns),
+                end: self.wall(now),
+                lost_exec: 0,
+                lost_fork: 0,
+                lost_exit: 0,
+                lost_other: u.records,
+                reason: GapReason::Undecodable { records: u.records, first_error: u.first_error },
+            });
         }
         self.last_poll_boot_ns = now;
     }
@@ -399,5 +299,69 @@ impl Worker {
             Err(e) => tracing::error!("could not seal the active segment at stop: {e}"),
         }
         self.totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::Host;
+    use ctrail_model::BootInfo;
+    use ctrail_store::{Options, StoreReader};
+    use ctrail_wire::CgKey;
+
+    /// No kernel: the ingest path alone.
+    struct NoKernel;
+
+    impl Kernel for NoKernel {
+        fn cache_verdict(&mut self, _: CgKey, _: bool) -> Result<(), String> {
+            Ok(())
+        }
+
+        fn counters(&self) -> [u64; wire::COUNTERS] {
+            [0; wire::COUNTERS]
+        }
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_a_stored_gap_and_on_the_stop_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (mut store, _) = StoreWriter::open(&dir, Options::default(), wall_now()).unwrap();
+        let info = BootInfo {
+            boot_id: "00000000-0000-4000-8000-000000000001".into(),
+            hostname: "test".into(),
+            kernel: "test".into(),
+            ctrail_version: "test".into(),
+            wall_offset_ns: 0,
+        };
+        let boot = store.add_boot(&info).unwrap();
+        let host = Host { boot: info, ns: [1, 2, 3, 4, 5, 6, 7], cgroups: None, v1: None, v2_mount: None };
+        let settings = Settings {
+            batch_events: 10,
+            batch_age: Duration::from_millis(100),
+            scope: wire::scope::ALL,
+            wall_offset_ns: 0,
+            v1_hierarchy: None,
+            attached_boot_ns: crate::host::boot_ns_now(),
+        };
+        let worker = Worker::new(store, Attribution::new(host, boot), NoKernel, settings);
+        let mut unknown_kind = vec![0u8; 64];
+        unknown_kind[0] = 99;
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        tx.send(Msg::Records(vec![vec![0u8; 8], unknown_kind])).unwrap();
+        tx.send(Msg::Stop).unwrap();
+        let totals = worker.run(rx);
+        assert_eq!(totals.decode_errors, 2);
+        assert!(totals.to_string().contains("undecodable=2"), "{totals}");
+        let r = StoreReader::open(&dir).unwrap();
+        let gaps = r.gaps();
+        let bad: Vec<_> =
+            gaps.iter().filter(|g| matches!(g.reason, GapReason::Undecodable { records: 2, .. })).collect();
+        assert_eq!(bad.len(), 1, "{gaps:?}");
+        assert_eq!(bad[0].lost(), 2);
+        assert!(
+            matches!(&bad[0].reason, GapReason::Undecodable { first_error, .. } if first_error.contains("shorter"))
+        );
     }
 }

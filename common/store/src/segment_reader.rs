@@ -5,7 +5,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::de::DeserializeOwned;
 
 use super::{FORMAT_VERSION, StoreError, schema::*, segment::SegmentFile};
 use ctrail_model::{BootInfo, Container, Event, Gap, ProcKey};
@@ -60,34 +61,46 @@ impl SegmentReader {
         &self.path
     }
 
-    pub fn boots(&self) -> Result<Vec<(u32, BootInfo)>, StoreError> {
-        let t = self.tx.open_table(BOOTS).map_err(StoreError::db)?;
+    /// Every row of a table keyed by a container or boot index, decoded.
+    fn indexed<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<u32, &[u8]>,
+        what: &'static str,
+    ) -> Result<Vec<(u32, T)>, StoreError> {
+        let t = self.tx.open_table(table).map_err(StoreError::db)?;
         let mut out = Vec::new();
         for row in t.iter().map_err(StoreError::db)? {
             let (k, v) = row.map_err(StoreError::db)?;
-            out.push((k.value(), decode("boot", v.value())?));
+            out.push((k.value(), decode(what, v.value())?));
         }
         Ok(out)
     }
 
-    pub fn containers(&self) -> Result<Vec<(u32, Container)>, StoreError> {
-        let t = self.tx.open_table(CONTAINERS).map_err(StoreError::db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::db)? {
-            let (k, v) = row.map_err(StoreError::db)?;
-            out.push((k.value(), decode("container", v.value())?));
-        }
-        Ok(out)
-    }
-
-    pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
-        let t = self.tx.open_table(GAPS).map_err(StoreError::db)?;
+    /// Every value of a table, decoded, in key order.
+    fn values<K: redb::Key + 'static, T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<K, &[u8]>,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let t = self.tx.open_table(table).map_err(StoreError::db)?;
         let mut out = Vec::new();
         for row in t.iter().map_err(StoreError::db)? {
             let (_, v) = row.map_err(StoreError::db)?;
-            out.push(decode("gap", v.value())?);
+            out.push(decode(what, v.value())?);
         }
         Ok(out)
+    }
+
+    pub fn boots(&self) -> Result<Vec<(u32, BootInfo)>, StoreError> {
+        self.indexed(BOOTS, "boot")
+    }
+
+    pub fn containers(&self) -> Result<Vec<(u32, Container)>, StoreError> {
+        self.indexed(CONTAINERS, "container")
+    }
+
+    pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
+        self.values(GAPS, "gap")
     }
 
     /// When the segment was created (wall ns).
@@ -99,13 +112,7 @@ impl SegmentReader {
 
     /// The processes alive when this segment began.
     pub fn checkpoint(&self) -> Result<Vec<Event>, StoreError> {
-        let t = self.tx.open_table(CHECKPOINT).map_err(StoreError::db)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::db)? {
-            let (_, v) = row.map_err(StoreError::db)?;
-            out.push(decode("checkpoint", v.value())?);
-        }
-        Ok(out)
+        self.values(CHECKPOINT, "checkpoint")
     }
 
     /// The local index of a container in this segment.

@@ -182,13 +182,7 @@ static __always_inline int emit_activity(__s64 ret, __u32 op)
 	}
 	/* Only now: the strings above may live in the pending entry itself. */
 	bpf_map_delete_elem(&CT_PENDING, &tid);
-	e->h.size = off;
-	if (bpf_ringbuf_output(&CT_EVENTS, buf, off & OFF_MASK, wake_flags())) {
-		bump(CT_C_LOST_ACTIVITY);
-		return 0;
-	}
-	bump(CT_C_ACTIVITY);
-	return 0;
+	return send_scratch(buf, off, CT_C_ACTIVITY, CT_C_LOST_ACTIVITY);
 }
 
 /* A module is being loaded by this thread's init_module/finit_module: its name is known

@@ -20,19 +20,15 @@ static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct 
 	struct css_set *cset = BPF_CORE_READ(t, cgroups);
 	__u64 cg2, cg1;
 	struct kernfs_node *cg1kn;
-	__u32 verdict = verdict_for(cset, &cg2, &cg1, &cg1kn);
-	if (filtered(verdict)) {
-		bump(CT_C_FILTERED);
+	__u32 verdict;
+	if (!in_scope(cset, &cg2, &cg1, &cg1kn, &verdict)) {
 		if (old)
 			bpf_map_delete_elem(&CT_OLD_COMM, &old_tid);
 		return 0;
 	}
-
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct scratch *s = bpf_map_lookup_elem(&CT_SCRATCH, &cpu);
-	if (!s)
+	char *buf = scratch_slot();
+	if (!buf)
 		return 0;
-	char *buf = s->buf;
 	struct ct_exec *e = (struct ct_exec *)buf;
 
 	fill_hdr(&e->h, t, CT_EXEC, cg2, cg1, verdict);
@@ -106,14 +102,7 @@ static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct 
 			e->flags |= CT_F_CG1_MISSING;
 	}
 	off = (off + e->cg1_len) & OFF_MASK;
-	e->h.size = off;
-
-	if (bpf_ringbuf_output(&CT_EVENTS, buf, off & OFF_MASK, wake_flags())) {
-		bump(CT_C_LOST_EXEC);
-		return 0;
-	}
-	bump(CT_C_EXEC);
-	return 0;
+	return send_scratch(buf, off, CT_C_EXEC, CT_C_LOST_EXEC);
 }
 
 #endif

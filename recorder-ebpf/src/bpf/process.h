@@ -65,17 +65,7 @@ static __always_inline int on_cgroup_attach(struct cgroup *dst, const char *path
 	struct ct_cgroup_move *e = (struct ct_cgroup_move *)buf;
 	e->dst_id = BPF_CORE_READ(dst, kn, id);
 	e->hier = hier;
-	long r = bpf_probe_read_kernel_str(buf + CT_CGROUP_MOVE_SIZE, CT_CGPATH_MAX, path);
-	__u32 len = r > 0 ? r - 1 : 0;
-	e->path_len = len;
-	__u32 size = (CT_CGROUP_MOVE_SIZE + len) & OFF_MASK;
-	e->h.size = size;
-	if (bpf_ringbuf_output(&CT_EVENTS, buf, size, wake_flags())) {
-		bump(CT_C_LOST_MOVE);
-		return 0;
-	}
-	bump(CT_C_MOVE);
-	return 0;
+	return send_with_path(buf, CT_CGROUP_MOVE_SIZE, path, &e->path_len);
 }
 
 static __always_inline int remember_comm(void)
@@ -100,17 +90,7 @@ static __always_inline int on_cgroup_dir(struct cgroup *cgrp, const char *path, 
 	e->hier = hier;
 	e->op = op;
 	e->_pad = 0;
-	long r = bpf_probe_read_kernel_str(buf + CT_CGROUP_DIR_SIZE, CT_CGPATH_MAX, path);
-	__u32 len = r > 0 ? r - 1 : 0;
-	e->path_len = len;
-	__u32 size = (CT_CGROUP_DIR_SIZE + len) & OFF_MASK;
-	e->h.size = size;
-	if (bpf_ringbuf_output(&CT_EVENTS, buf, size, wake_flags())) {
-		bump(CT_C_LOST_MOVE);
-		return 0;
-	}
-	bump(CT_C_MOVE);
-	return 0;
+	return send_with_path(buf, CT_CGROUP_DIR_SIZE, path, &e->path_len);
 }
 
 #endif

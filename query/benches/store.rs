@@ -3,7 +3,7 @@
 //! same store), because these machines are noisy. Run with `cargo xtask bench`.
 //!
 //! `CTRAIL_BENCH_EVENTS` (default 10,000,000) events over 200 containers and 24 hours are
-//! written once into `target/bench-store-<N>` through the real store writer, with
+//! written once into `target/bench-store-<N>-format-<F>` through the real store writer, with
 //! the recorder's default 10-minute segments, and reused by later runs.
 
 use std::{
@@ -62,7 +62,9 @@ fn rfc(ns: u64) -> String {
 
 fn main() {
     let n: u64 = std::env::var("CTRAIL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../target/bench-store-{n}"));
+    // Per format: a store built by an older format is not what this one measures.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../target/bench-store-{n}-format-{}", ctrail_store::FORMAT_VERSION));
     if !dir.join(".complete").exists() {
         let _ = std::fs::remove_dir_all(&dir);
         build(&dir, n);

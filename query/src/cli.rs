@@ -49,6 +49,27 @@ pub enum Command {
     Show(ShowArgs),
     /// Write a case folder: processes.csv, events.csv, containers.csv, gaps.csv, manifest.json.
     Export(ExportArgs),
+    /// Every segment file: format, span, events, bytes, and whether it verifies.
+    Segments(SegmentsArgs),
+    /// Whether the store's history is intact: every segment against the store's chain.
+    /// Exit status 0 intact, 1 not (the first break named first), 2 could not check.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SegmentsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The recorder's data directory.
+    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Output format: readable lines (default on a terminal) or one JSON object.
+    #[arg(long, value_enum)]
+    pub format: Option<OneFormat>,
 }
 
 #[derive(Debug, Args)]

@@ -195,6 +195,46 @@ struct Manifest<'a> {
     problems: &'a [String],
     window: Window,
     files: std::collections::BTreeMap<&'static str, Written>,
+    store: StoreJson,
+}
+
+/// Which history the case was drawn from: a copy of the store's chain head kept elsewhere
+/// shows later whether the store was rewritten since (`ctrail verify` on it).
+#[derive(Serialize)]
+struct StoreJson {
+    store_id: Option<String>,
+    chain_head: Option<String>,
+    chain_lines: usize,
+    /// The segments read, with the SHA-256 the chain sealed each with (`null` for the
+    /// active segment and any the chain does not vouch for yet).
+    segments: Vec<SegmentJson>,
+}
+
+#[derive(Serialize)]
+struct SegmentJson {
+    name: String,
+    sha256: Option<String>,
+    events: Option<u64>,
+}
+
+fn store_json(src: &Source, since: u64, until: u64) -> StoreJson {
+    let chain = src.reader.chain();
+    let segments = src
+        .reader
+        .segment_files()
+        .into_iter()
+        .filter(|f| f.overlaps(since, until))
+        .map(|f| {
+            let named = chain.and_then(|c| c.live.get(&f.name()));
+            SegmentJson { name: f.name(), sha256: named.map(|n| n.sha256.clone()), events: named.map(|n| n.events) }
+        })
+        .collect();
+    StoreJson {
+        store_id: chain.and_then(|c| c.store_id.clone()),
+        chain_head: chain.map(|c| c.head.clone()),
+        chain_lines: chain.map_or(0, |c| c.lines.len()),
+        segments,
+    }
 }
 
 #[derive(Serialize)]
@@ -281,6 +321,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         ]
         .into_iter()
         .collect(),
+        store: store_json(&src, q.since, q.until),
     };
     write_manifest(out, &manifest)?;
     eprintln!(

@@ -12,10 +12,12 @@ mod output;
 mod ps_cmd;
 mod report;
 mod rows;
+mod segments_cmd;
 mod show_cmd;
 mod source;
 mod time;
 mod tree_cmd;
+mod verify_cmd;
 
 use std::{io, process::ExitCode};
 
@@ -68,6 +70,8 @@ fn run() -> Result<ExitCode> {
         Some(cli::Command::Tree(a)) => tree_cmd::run(a),
         Some(cli::Command::Show(a)) => show_cmd::run(a),
         Some(cli::Command::Export(a)) => export_cmd::run(a),
+        Some(cli::Command::Segments(a)) => segments_cmd::run(a),
+        Some(cli::Command::Verify(a)) => verify_cmd::run(a),
         None => {
             cli::Cli::command().print_help()?;
             Ok(ExitCode::from(2))

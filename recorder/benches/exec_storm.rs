@@ -56,6 +56,11 @@ trait Tracer {
     fn pid(&self) -> Option<u32> {
         None
     }
+    /// Bytes its last run left on disk (store, log, output file), and how many records
+    /// (events, log lines) they hold.
+    fn on_disk(&self) -> Option<(u64, u64)> {
+        None
+    }
     /// Events the tracer itself says it lost in the last run, when it says.
     fn lost(&self) -> Option<u64> {
         None
@@ -102,6 +107,9 @@ struct Ctrail {
     dir: Option<tempfile::TempDir>,
     /// Events the recorder stored as lost (gap records) in the last run.
     lost: u64,
+    /// The data directory's bytes after the last run (its segments sealed as format 2),
+    /// and the events in it.
+    on_disk: Option<(u64, u64)>,
 }
 impl Tracer for Ctrail {
     fn name(&self) -> &'static str {
@@ -124,13 +132,24 @@ impl Tracer for Ctrail {
         terminate(self.child.as_mut().unwrap());
         self.child = None;
         let dir = self.dir.take().unwrap();
-        let r = StoreReader::open(&dir.path().join("data")).expect("open the bench store");
+        let data = dir.path().join("data");
+        let r = StoreReader::open(&data).expect("open the bench store");
         self.lost = r.gaps().iter().map(|g| g.lost()).sum();
+        let bytes: u64 = std::fs::read_dir(&data)
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        self.on_disk = Some((bytes, r.event_count()));
         let exe = exe.as_os_str().as_encoded_bytes();
         r.events(0, u64::MAX, |_| true)
             .iter()
             .filter(|f| matches!(&f.event.body, Body::Exec(x) if x.exe == exe))
             .count() as u64
+    }
+    fn on_disk(&self) -> Option<(u64, u64)> {
+        self.on_disk
     }
     fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -143,6 +162,7 @@ impl Tracer for Ctrail {
 struct Auditd {
     log: PathBuf,
     pid: Option<u32>,
+    on_disk: Option<(u64, u64)>,
 }
 
 impl Auditd {
@@ -202,16 +222,15 @@ impl Tracer for Auditd {
         }
         // auditd rotates its log at max_log_file (8 MB by default): count every file.
         let needle = format!("exe=\"{}\"", exe.display());
-        self.logs()
-            .iter()
-            .map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| l.starts_with("type=SYSCALL") && l.contains(&needle))
-                    .count() as u64
-            })
+        let logs: Vec<String> = self.logs().iter().map(|f| std::fs::read_to_string(f).unwrap_or_default()).collect();
+        self.on_disk =
+            Some((logs.iter().map(|l| l.len() as u64).sum(), logs.iter().map(|l| l.lines().count() as u64).sum()));
+        logs.iter()
+            .map(|l| l.lines().filter(|l| l.starts_with("type=SYSCALL") && l.contains(&needle)).count() as u64)
             .sum()
+    }
+    fn on_disk(&self) -> Option<(u64, u64)> {
+        self.on_disk
     }
     fn pid(&self) -> Option<u32> {
         self.pid
@@ -222,6 +241,7 @@ impl Tracer for Auditd {
 struct Bpftrace {
     child: Option<Child>,
     out: PathBuf,
+    on_disk: Option<(u64, u64)>,
 }
 impl Tracer for Bpftrace {
     fn name(&self) -> &'static str {
@@ -251,7 +271,12 @@ impl Tracer for Bpftrace {
         terminate(self.child.as_mut().unwrap());
         self.child = None;
         let needle = format!(" {}", exe.display());
-        std::fs::read_to_string(&self.out).unwrap_or_default().lines().filter(|l| l.ends_with(&needle)).count() as u64
+        let out = std::fs::read_to_string(&self.out).unwrap_or_default();
+        self.on_disk = Some((out.len() as u64, out.lines().count() as u64));
+        out.lines().filter(|l| l.ends_with(&needle)).count() as u64
+    }
+    fn on_disk(&self) -> Option<(u64, u64)> {
+        self.on_disk
     }
     fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -333,7 +358,7 @@ fn main() {
             extra: &["--activity", "none"],
             ..Default::default()
         }),
-        Box::new(Auditd { log: PathBuf::from(log), pid: None }),
+        Box::new(Auditd { log: PathBuf::from(log), pid: None, on_disk: None }),
         Box::new(Bpftrace { out: tmp.path().join("bpftrace.out"), ..Default::default() }),
     ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); tracers.len()];
@@ -341,6 +366,7 @@ fn main() {
     let mut ctrail_lost = Vec::new();
     let mut ctrail_cpu = Vec::new();
     let mut ctrail_rss = Vec::new();
+    let mut disk: Vec<Vec<(u64, u64, u64)>> = vec![Vec::new(); tracers.len()];
     eprintln!("exec storm: {n} execs x {rounds} rounds x {} tracers", tracers.len());
     for round in 0..rounds {
         for (i, t) in tracers.iter_mut().enumerate() {
@@ -354,6 +380,9 @@ fn main() {
                 ctrail_rss.push(peak_rss_kib(p) as f64 / 1024.0);
             }
             let k = t.stop_and_count(&exe);
+            if let Some((bytes, records)) = t.on_disk() {
+                disk[i].push((bytes, records, k));
+            }
             times[i].push(took);
             kept[i].push(k as f64);
             if i == 1 {
@@ -381,6 +410,20 @@ fn main() {
             )
         };
         println!("| {} | {m:.2} s ({lo:.2}–{hi:.2}) | {:.0} | {:.3} | {kept} |", t.name(), n as f64 / m, m / base,);
+    }
+
+    println!("\n### On disk after one storm\n");
+    println!("What each tracer's last round left on disk, per storm exec it kept and per record it wrote.\n");
+    println!("| tracer | bytes | records | bytes per storm exec kept | bytes per record |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (i, t) in tracers.iter().enumerate() {
+        let Some(&(bytes, records, k)) = disk[i].last() else { continue };
+        println!(
+            "| {} | {bytes} | {records} | {:.0} | {:.0} |",
+            t.name(),
+            bytes as f64 / k.max(1) as f64,
+            bytes as f64 / records.max(1) as f64
+        );
     }
 
     // Loss at the highest rate: the storms above ran at full speed; ctrail ran with defaults.

@@ -83,6 +83,11 @@ pub struct RunArgs {
     /// Delete the oldest sealed segments while the data dir is larger than this (e.g. 10G).
     #[arg(long, value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// Merge sealed segments smaller than this that cover the same clock hour into one, in
+    /// the background (live queries and restarts leave small ones); 0 never merges.
+    /// Default: a sixteenth of --segment-size.
+    #[arg(long, value_parser = parse_size_or_zero)]
+    pub compact_below: Option<u64>,
     /// What processes do, beyond exec/fork/exit: `all`, `none`, or activity kinds
     /// (repeatable or comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
@@ -111,6 +116,7 @@ impl RunArgs {
             retain_ns: self.retain,
             max_bytes: self.max_size,
             check_trust: !self.allow_untrusted_data_dir,
+            compact_below: self.compact_below,
         }
     }
 }
@@ -183,6 +189,11 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 }
 
 /// `512M`, `64MiB`, `10G`, `1GB`, `4096` to bytes (K/M/G/T are powers of 1024).
+/// A size, or 0 (off).
+pub fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" { Ok(0) } else { parse_size(s) }
+}
+
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());

@@ -33,7 +33,8 @@ pub enum GapReason {
     /// Retention deleted a whole segment holding `events` events (`--retain`, `--max-size`).
     Retention { segment: String, events: u64 },
     // New variants go last: stored gaps name variants by position.
-    /// The active segment was removed or replaced under the running recorder: the `events`
+    /// A segment was removed or replaced behind the recorder (the active one while it ran,
+    /// or a sealed one the store's chain has, found missing at its next start): the `events`
     /// it held are gone from this store (someone with root did it; the rest was kept).
     SegmentLost { segment: String, events: u64 },
     /// Something else in the data directory was changed under the running recorder (its lock
@@ -42,4 +43,8 @@ pub enum GapReason {
     /// Kernel records reached the recorder but could not be decoded (the kernel object and
     /// the recorder out of step, or a bug): `records` of them, the first failing as said.
     Undecodable { records: u64, first_error: String },
+    /// A sealed segment (or the active one a crash left) no longer opened and was moved to
+    /// `corrupt/` so queries stop tripping over it: the `events` it held (0 when unknown)
+    /// are gone from answers; `detail` says what was wrong.
+    Damaged { segment: String, events: u64, detail: String },
 }

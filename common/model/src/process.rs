@@ -92,8 +92,10 @@ pub struct Exec {
     pub comm: String,
     /// comm just before exec (`runc:[2:INIT]` names runc), when the kernel gave it.
     pub comm_before: Option<String>,
+    #[serde(with = "serde_bytes")]
     pub exe: Vec<u8>,
     /// Raw bytes: argv may be any bytes, and must come back exactly.
+    #[serde(with = "byte_strings")]
     pub argv: Vec<Vec<u8>>,
     pub argv_truncated: bool,
     /// Length in bytes of the whole argument area, even when truncated.
@@ -180,5 +182,24 @@ mod tests {
     #[test]
     fn proc_key_from_kernel_and_procfs_agree() {
         assert_eq!(ProcKey::new(0, 5, 123_456_789_012), ProcKey::from_ticks(0, 5, 12_345));
+    }
+}
+
+/// `Vec<Vec<u8>>` as a sequence of byte strings. Serde's default writes a `Vec<u8>` byte by
+/// byte: in the stored encoding (bincode) the bytes come out the same either way (a length,
+/// then the bytes), but one call per byte made encoding the largest cost of ingest.
+mod byte_strings {
+    use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for b in v {
+            seq.serialize_element(serde_bytes::Bytes::new(b))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Ok(Vec::<serde_bytes::ByteBuf>::deserialize(d)?.into_iter().map(serde_bytes::ByteBuf::into_vec).collect())
     }
 }

@@ -229,6 +229,21 @@ fn main() {
         reason: GapReason::Undecodable { records: 2, first_error: "record kind 99 is unknown".into() },
     });
     // END since
+    // BEGIN since 0.1.0+15: segments set aside as damaged, and format 2
+    gaps.push(Gap {
+        start: T0 + 36 * SEC,
+        end: T0 + 37 * SEC,
+        lost_exec: 0,
+        lost_fork: 0,
+        lost_exit: 0,
+        lost_other: 0,
+        reason: GapReason::Damaged {
+            segment: "0000000003-1-2.seg".into(),
+            events: 5,
+            detail: "the directory does not match its checksum".into(),
+        },
+    });
+    // END since
     let last = events.last().map_or(T0, |e| e.time);
     w.commit(&Batch { events, gaps }, last).unwrap();
     w.close(last + SEC).unwrap();

@@ -5,26 +5,34 @@
 //! reads sealed segments through [`StoreReader`], any number of processes at once, and asks
 //! a running recorder to seal its active segment over the [`control`] socket first.
 
+mod any_segment;
+pub mod chain;
 pub mod control;
+mod convert;
 mod dir_lock;
+mod maintenance;
 mod reader;
 mod schema;
+pub mod seg;
 pub mod segment;
 mod segment_reader;
 mod segment_writer;
 pub mod trust;
+pub mod verify;
 mod writer;
 
 pub use reader::{Found, StoreReader};
 pub use segment_reader::SegmentReader;
-pub use writer::{Batch, OpenReport, Options, StoreWriter, Tamper};
+pub use writer::{Batch, Closed, OpenReport, Options, StoreWriter, Tamper};
 
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-/// Version of the on-disk format. Readers refuse newer versions and foreign files.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk format. Readers refuse newer versions and foreign files. 2: sealed
+/// segments are `.seg` files (checksummed blocks, a chain); redb segments keep events by
+/// time alone. Format-1 redb segments (with their index tables) read as before.
+pub const FORMAT_VERSION: u32 = 2;
 /// Held (flock) by the one recorder writing a data directory.
 pub const LOCK_FILE: &str = "lock";
 /// Where the recorder keeps its store unless told otherwise.

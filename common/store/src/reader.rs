@@ -5,17 +5,18 @@
 
 use std::{
     collections::HashMap,
-    ops::ControlFlow,
     path::{Path, PathBuf},
     sync::{Arc, Mutex, OnceLock},
 };
 
 use super::{
-    StoreError, guarded,
+    StoreError,
+    any_segment::AnySegment,
+    chain::{self, ChainView, Named},
+    guarded,
     segment::{self, SegmentFile, State},
-    segment_reader::SegmentReader,
 };
-use ctrail_model::{BootInfo, Container, Event, Gap, ProcKey};
+use ctrail_model::{BootInfo, Container, Event, Gap, GapReason, ProcKey};
 
 /// The problem line for a segment that could not be read: its path once, then why.
 fn skipping(path: &Path, e: &StoreError) -> String {
@@ -30,6 +31,138 @@ fn skipping(path: &Path, e: &StoreError) -> String {
     }
 }
 
+/// The chain of `dir`, if any; one that does not verify is a problem (the answer may come
+/// from a rewritten store).
+fn read_chain(dir: &Path, problems: &mut Vec<String>) -> Option<ChainView> {
+    match chain::read(dir) {
+        Ok(Some(c)) => {
+            if let Some(b) = &c.broken {
+                problems.push(format!(
+                    "the store's chain ({}) does not verify: {b}",
+                    dir.join(chain::CHAIN_FILE).display()
+                ));
+            }
+            Some(c)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            problems.push(format!("the store's chain cannot be read: {e}"));
+            None
+        }
+    }
+}
+
+/// What the chain vouches for against what is in the directory: a sealed segment the chain
+/// has that is not there (removed behind the recorder's back), a format-2 segment it does
+/// not have (put there), or one of another store. Empty when they agree.
+///
+/// The chain is read after the listing, so it may be newer: a segment it has whose seqs the
+/// listing covers with other files (the `.redb` it was written from, the segments it was
+/// merged from) is there, as of the listing.
+/// `listed` is every segment file listed (those that did not open are reported already).
+fn unvouched(listed: &[SegmentFile], segments: &[Open], chain: &ChainView) -> Vec<String> {
+    let mut out = Vec::new();
+    let names: std::collections::HashSet<String> = listed.iter().map(SegmentFile::name).collect();
+    for n in chain.live.values() {
+        if names.contains(&n.name) {
+            continue;
+        }
+        let present = segment::parse(Path::new(&n.name))
+            .is_some_and(|f| (f.seq..=f.last_seq).all(|seq| listed.iter().any(|s| s.covers(seq))));
+        if !present {
+            out.push(format!(
+                "segment {} ({} events) is in the store's chain but not in its directory: removed, so its \
+                 events are not in this answer",
+                n.name, n.events
+            ));
+        }
+    }
+    for s in segments {
+        if s.file.format != segment::FileFormat::Seg {
+            continue;
+        }
+        if !chain.live.contains_key(&s.file.name()) {
+            out.push(format!(
+                "segment {} is not in the store's chain: not sealed by this store's recorder, its events are \
+                 in this answer unvouched for",
+                s.file.name()
+            ));
+        } else if chain.store_id.is_some() && s.reader.store_id() != chain.store_id.as_deref() {
+            out.push(format!(
+                "segment {} says it belongs to store {:?}, not this one ({:?})",
+                s.file.name(),
+                s.reader.store_id().unwrap_or_default(),
+                chain.store_id.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+/// Retention's deletions as gaps: one per run of segments deleted together, oldest first.
+fn retention_gaps(deleted: &[(Named, String)]) -> Vec<Gap> {
+    let mut out: Vec<(Gap, u64, String)> = Vec::new();
+    for (n, _) in deleted {
+        match out.last_mut() {
+            // Deleted one after another: the next holds the events that followed.
+            Some((g, count, last)) if n.first == 0 || n.first >= g.end => {
+                g.end = g.end.max(n.last);
+                *count += 1;
+                *last = n.name.clone();
+                if let GapReason::Retention { segment, events } = &mut g.reason {
+                    *events += n.events;
+                    *segment = format!("{count} segments, the last {last}");
+                }
+            }
+            _ => out.push((
+                Gap {
+                    start: n.first,
+                    end: n.last,
+                    lost_exec: 0,
+                    lost_fork: 0,
+                    lost_exit: 0,
+                    lost_other: 0,
+                    reason: GapReason::Retention { segment: n.name.clone(), events: n.events },
+                },
+                1,
+                n.name.clone(),
+            )),
+        }
+    }
+    out.into_iter().map(|(g, _, _)| g).collect()
+}
+
+/// Segments set aside as damaged, as gaps (the chain has their span and count).
+fn damaged_gaps(set_aside: &[(Named, String)]) -> Vec<Gap> {
+    set_aside
+        .iter()
+        .map(|(n, why)| Gap {
+            start: n.first,
+            end: n.last.max(n.first),
+            lost_exec: 0,
+            lost_fork: 0,
+            lost_exit: 0,
+            lost_other: 0,
+            reason: GapReason::Damaged { segment: n.name.clone(), events: n.events, detail: why.clone() },
+        })
+        .collect()
+}
+
+/// Segments the recorder found removed behind its back, as gaps.
+fn lost_gaps(lost: &[Named]) -> Vec<Gap> {
+    lost.iter()
+        .map(|n| Gap {
+            start: n.first,
+            end: n.last.max(n.first),
+            lost_exec: 0,
+            lost_fork: 0,
+            lost_exit: 0,
+            lost_other: 0,
+            reason: GapReason::SegmentLost { segment: n.name.clone(), events: n.events },
+        })
+        .collect()
+}
+
 /// An event with the container record of the segment it came from.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -39,7 +172,7 @@ pub struct Found {
 
 struct Open {
     file: SegmentFile,
-    reader: SegmentReader,
+    reader: AnySegment,
     containers: OnceLock<HashMap<u32, Arc<Container>>>,
 }
 
@@ -47,6 +180,8 @@ pub struct StoreReader {
     dir: PathBuf,
     segments: Vec<Open>,
     problems: Mutex<Vec<String>>,
+    /// The store's chain (format 2), if it has one: retention's records are there.
+    chain: Option<ChainView>,
 }
 
 impl StoreReader {
@@ -57,7 +192,9 @@ impl StoreReader {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
         let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
-        let listing = segment::list(dir).map_err(io)?;
+        let mut listing = segment::list(dir).map_err(io)?;
+        // Each seq once: a segment rewritten (as format 2, or merged) is read as rewritten.
+        listing.segments = segment::effective(std::mem::take(&mut listing.segments)).0;
         let mut problems: Vec<String> = listing
             .refused
             .iter()
@@ -66,10 +203,12 @@ impl StoreReader {
         if listing.segments.is_empty() {
             // A recorder's data dir whose segments all went (retention) is an empty store.
             if listing.strangers.is_empty() && dir.join(super::LOCK_FILE).exists() {
+                let chain = read_chain(dir, &mut problems);
                 return Ok(StoreReader {
                     dir: dir.to_path_buf(),
                     segments: Vec::new(),
                     problems: Mutex::new(problems),
+                    chain,
                 });
             }
             return Err(match listing.strangers.first() {
@@ -80,8 +219,9 @@ impl StoreReader {
         let mut segments = Vec::new();
         let mut first_error = None;
         let mut renamed = None;
+        let listed = listing.segments.clone();
         for file in listing.segments {
-            match guarded(&file.path, || SegmentReader::open(&file)) {
+            match guarded(&file.path, || AnySegment::open(&file)) {
                 Ok(reader) => segments.push(Open { file, reader, containers: OnceLock::new() }),
                 // A newer format is refused outright: half an answer would mislead.
                 Err(e @ StoreError::TooNew { .. }) => return Err(e),
@@ -107,11 +247,11 @@ impl StoreReader {
         if let Some(seq) = renamed
             && let Ok(again) = segment::list(dir)
         {
-            for file in again.segments.into_iter().filter(|f| f.seq >= seq) {
+            for file in segment::effective(again.segments).0.into_iter().filter(|f| f.seq >= seq) {
                 if segments.iter().any(|s| s.file.seq == file.seq) {
                     continue;
                 }
-                match guarded(&file.path, || SegmentReader::open(&file)) {
+                match guarded(&file.path, || AnySegment::open(&file)) {
                     Ok(reader) => segments.push(Open { file, reader, containers: OnceLock::new() }),
                     Err(e) => problems.push(skipping(&file.path, &e)),
                 }
@@ -123,7 +263,33 @@ impl StoreReader {
         {
             return Err(e);
         }
-        Ok(StoreReader { dir: dir.to_path_buf(), segments, problems: Mutex::new(problems) })
+        let mut chain = read_chain(dir, &mut problems);
+        // A segment sealed or merged just now is in the chain a moment after its file is in
+        // place: ask the chain again before calling it unvouched for.
+        for attempt in 0.. {
+            let Some(c) = chain.as_ref().filter(|c| c.broken.is_none()) else { break };
+            let trouble = unvouched(&listed, &segments, c);
+            if trouble.is_empty() {
+                break;
+            }
+            if attempt == 4 {
+                problems.extend(trouble);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            chain = read_chain(dir, &mut Vec::new());
+        }
+        Ok(StoreReader { dir: dir.to_path_buf(), segments, problems: Mutex::new(problems), chain })
+    }
+
+    /// The store's chain, as read when the store was opened.
+    pub fn chain(&self) -> Option<&ChainView> {
+        self.chain.as_ref()
+    }
+
+    /// The segments this reader reads, oldest first.
+    pub fn segment_files(&self) -> Vec<SegmentFile> {
+        self.segments.iter().map(|s| s.file.clone()).collect()
     }
 
     pub fn dir(&self) -> &Path {
@@ -145,16 +311,25 @@ impl StoreReader {
         for s in &self.segments {
             match guarded(&s.file.path, || f(s)) {
                 Ok(v) => out.push(v),
-                Err(e) => {
-                    let msg = skipping(&s.file.path, &e);
-                    let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
-                    if !p.contains(&msg) {
-                        p.push(msg);
-                    }
-                }
+                Err(e) => self.problem(skipping(&s.file.path, &e)),
             }
+            self.block_problems(s);
         }
         out
+    }
+
+    fn problem(&self, msg: String) {
+        let mut p = self.problems.lock().unwrap_or_else(|p| p.into_inner());
+        if !p.contains(&msg) {
+            p.push(msg);
+        }
+    }
+
+    /// What a segment left out (blocks that did not verify), named with the segment.
+    fn block_problems(&self, s: &Open) {
+        for b in s.reader.take_problems() {
+            self.problem(format!("in segment {}: {b}", s.file.path.display()));
+        }
     }
 
     fn containers_of<'a>(&self, s: &'a Open) -> Result<&'a HashMap<u32, Arc<Container>>, StoreError> {
@@ -213,6 +388,11 @@ impl StoreReader {
 
     pub fn gaps(&self) -> Vec<Gap> {
         let mut v: Vec<Gap> = self.each(|s| s.reader.gaps()).into_iter().flatten().collect();
+        if let Some(c) = &self.chain {
+            v.extend(retention_gaps(&c.deleted));
+            v.extend(damaged_gaps(&c.set_aside));
+            v.extend(lost_gaps(&c.lost));
+        }
         v.sort_by_key(|g| (g.start, g.end));
         v
     }
@@ -235,18 +415,7 @@ impl StoreReader {
                         wanted.iter().copied().enumerate().filter(|(i, _)| i % threads == t).collect();
                     scope.spawn(move || {
                         mine.into_iter()
-                            .map(|(i, s)| {
-                                let mut out = Vec::new();
-                                let r = guarded(&s.file.path, || {
-                                    s.reader.for_each_event(since, until, |e| {
-                                        if keep(&e) {
-                                            out.push(e);
-                                        }
-                                        ControlFlow::Continue(())
-                                    })
-                                });
-                                (i, r.map(|()| out))
-                            })
+                            .map(|(i, s)| (i, guarded(&s.file.path, || s.reader.events(None, since, until, keep))))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -267,19 +436,9 @@ impl StoreReader {
     pub fn container_events(&self, id: &str, since: u64, until: u64, keep: impl Fn(&Event) -> bool) -> Vec<Found> {
         let mut out = Vec::new();
         for s in self.segments.iter().filter(|s| s.file.overlaps(since, until)) {
-            let r = guarded(&s.file.path, || s.reader.container_index(id)).and_then(|idx| {
-                let mut mine = Vec::new();
-                if let Some(idx) = idx {
-                    guarded(&s.file.path, || {
-                        s.reader.for_each_container_event(idx, since, until, |e| {
-                            if keep(&e) {
-                                mine.push(e);
-                            }
-                            ControlFlow::Continue(())
-                        })
-                    })?;
-                }
-                Ok(mine)
+            let r = guarded(&s.file.path, || match s.reader.container_index(id)? {
+                Some(idx) => s.reader.events(Some(idx), since, until, &keep),
+                None => Ok(Vec::new()),
             });
             self.collect(s, r, &mut out);
         }
@@ -336,32 +495,27 @@ impl StoreReader {
                     // One container: its index in this segment reads only its own events.
                     (true, Some(Some(idx))) => {
                         evs.extend(s.reader.checkpoint()?.into_iter().filter(|e| e.container == Some(idx)));
-                        s.reader.for_each_container_event(idx, 0, until, |e| {
-                            evs.push(e);
-                            ControlFlow::Continue(())
-                        })?;
+                        evs.extend(s.reader.events(Some(idx), 0, until, &|_| true)?);
                     }
                     (true, Some(None)) => {}
                     (true, None) => {
                         evs = s.reader.checkpoint()?;
-                        s.reader.for_each_event(0, until, |e| {
-                            evs.push(e);
-                            ControlFlow::Continue(())
-                        })?;
+                        evs.extend(s.reader.events(None, 0, until, &|_| true)?);
                     }
-                    (false, _) => s.reader.for_each_event(0, until, |e| {
-                        if matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs) {
-                            evs.push(e);
-                        }
-                        ControlFlow::Continue(())
-                    })?,
+                    (false, _) => evs.extend(s.reader.events(
+                        None,
+                        0,
+                        until,
+                        &|e| matches!(&e.body, Body::Exec(x) if x.source == Source::Procfs),
+                    )?),
                 }
                 evs.into_iter().map(|e| self.found(s, e)).collect::<Result<Vec<_>, _>>()
             });
+            self.block_problems(s);
             let list = match r {
                 Ok(l) => l,
                 Err(e) => {
-                    self.problems.lock().unwrap_or_else(|p| p.into_inner()).push(skipping(&s.file.path, &e));
+                    self.problem(skipping(&s.file.path, &e));
                     continue;
                 }
             };
@@ -398,9 +552,10 @@ impl StoreReader {
         let resolved = events.and_then(|v| {
             guarded(&s.file.path, || v.into_iter().map(|e| self.found(s, e)).collect::<Result<Vec<_>, _>>())
         });
+        self.block_problems(s);
         match resolved {
             Ok(v) => out.extend(v),
-            Err(e) => self.problems.lock().unwrap_or_else(|p| p.into_inner()).push(skipping(&s.file.path, &e)),
+            Err(e) => self.problem(skipping(&s.file.path, &e)),
         }
     }
 }

@@ -14,6 +14,11 @@ use ctrail_model::{BootInfo, Container, Event, Gap, ProcKey};
 pub struct SegmentReader {
     tx: ReadTransaction,
     path: PathBuf,
+    /// Whether the file has the by_proc and by_container index tables (segments sealed by a
+    /// ctrail before format 2, events keyed (time, seq)). The active segment of format 2
+    /// keeps events by time alone, in one table keyed by one integer, so that ingest writes
+    /// nothing else; its queries scan it.
+    indexed: bool,
 }
 
 impl SegmentReader {
@@ -54,7 +59,9 @@ impl SegmentReader {
             return Err(StoreError::TooNew { path, found });
         }
         drop(meta);
-        Ok(SegmentReader { tx, path })
+        // Format 1 has the index tables and (time, seq) keys; format 2 neither.
+        let indexed = found < 2;
+        Ok(SegmentReader { tx, path, indexed })
     }
 
     pub fn path(&self) -> &Path {
@@ -103,11 +110,15 @@ impl SegmentReader {
         self.values(GAPS, "gap")
     }
 
+    fn meta_u64(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let meta = self.tx.open_table(META).map_err(StoreError::db)?;
+        let v = meta.get(key).map_err(StoreError::db)?.map(|v| v.value().to_vec());
+        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes))
+    }
+
     /// When the segment was created (wall ns).
     pub fn created(&self) -> Result<u64, StoreError> {
-        let meta = self.tx.open_table(META).map_err(StoreError::db)?;
-        let v = meta.get("created").map_err(StoreError::db)?.map(|v| v.value().to_vec());
-        Ok(v.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0))
+        Ok(self.meta_u64("created")?.unwrap_or(0))
     }
 
     /// The processes alive when this segment began.
@@ -136,8 +147,11 @@ impl SegmentReader {
     }
 
     pub fn event_count(&self) -> Result<u64, StoreError> {
-        let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
-        t.len().map_err(StoreError::db)
+        if self.indexed {
+            self.tx.open_table(EVENTS).map_err(StoreError::db)?.len().map_err(StoreError::db)
+        } else {
+            self.tx.open_table(EVENTS_BY_TIME).map_err(StoreError::db)?.len().map_err(StoreError::db)
+        }
     }
 
     /// Events with `since <= time < until`, in time order.
@@ -147,10 +161,36 @@ impl SegmentReader {
         until: u64,
         mut f: impl FnMut(Event) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
+        self.for_each_keyed(since, until, |_, e| f(e))
+    }
+
+    /// The same, with each event's seq (its order among events of the same time).
+    pub fn for_each_keyed(
+        &self,
+        since: u64,
+        until: u64,
+        mut f: impl FnMut(u64, Event) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        if !self.indexed {
+            // Keys lie at or above their event's time, by at most `late` (see EVENTS_BY_TIME).
+            let late = self.meta_u64("late")?.unwrap_or(0);
+            let t = self.tx.open_table(EVENTS_BY_TIME).map_err(StoreError::db)?;
+            for row in t.range(since..until.saturating_add(late)).map_err(StoreError::db)? {
+                let (k, v) = row.map_err(StoreError::db)?;
+                let e: Event = decode("event", v.value())?;
+                if e.time < since || e.time >= until {
+                    continue;
+                }
+                if f(k.value(), e).is_break() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
         for row in t.range((since, 0)..(until, 0)).map_err(StoreError::db)? {
-            let (_, v) = row.map_err(StoreError::db)?;
-            if f(decode("event", v.value())?).is_break() {
+            let (k, v) = row.map_err(StoreError::db)?;
+            if f(k.value().1, decode("event", v.value())?).is_break() {
                 break;
             }
         }
@@ -178,6 +218,11 @@ impl SegmentReader {
         until: u64,
         mut f: impl FnMut(Event) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
+        if !self.indexed {
+            return self.for_each_event(since, until, |e| {
+                if e.container == Some(container) { f(e) } else { ControlFlow::Continue(()) }
+            });
+        }
         let events = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
         let idx = self.tx.open_table(BY_CONTAINER).map_err(StoreError::db)?;
         for row in idx.range((container, since, 0)..(container, until, 0)).map_err(StoreError::db)? {
@@ -192,6 +237,16 @@ impl SegmentReader {
 
     /// Every event of one process, in time order.
     pub fn events_of(&self, p: ProcKey) -> Result<Vec<Event>, StoreError> {
+        if !self.indexed {
+            let mut out = Vec::new();
+            self.for_each_event(0, u64::MAX, |e| {
+                if e.proc == p {
+                    out.push(e);
+                }
+                ControlFlow::Continue(())
+            })?;
+            return Ok(out);
+        }
         let events = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
         let idx = self.tx.open_table(BY_PROC).map_err(StoreError::db)?;
         let mut out = Vec::new();
@@ -207,6 +262,17 @@ impl SegmentReader {
 
     /// Every process key recorded for one tgid (PIDs are reused: there may be several).
     pub fn procs_with_tgid(&self, tgid: u32) -> Result<Vec<ProcKey>, StoreError> {
+        if !self.indexed {
+            let mut out: Vec<ProcKey> = Vec::new();
+            self.for_each_event(0, u64::MAX, |e| {
+                if e.proc.tgid == tgid && !out.contains(&e.proc) {
+                    out.push(e.proc);
+                }
+                ControlFlow::Continue(())
+            })?;
+            out.sort();
+            return Ok(out);
+        }
         let idx = self.tx.open_table(BY_PROC).map_err(StoreError::db)?;
         let mut out: Vec<ProcKey> = Vec::new();
         for row in idx.iter().map_err(StoreError::db)? {

@@ -19,7 +19,14 @@ pub(super) struct SegmentWriter {
     file: fs::File,
     pub path: PathBuf,
     pub seq: u64,
+    /// The next key of the gaps table.
     next: u64,
+    /// The last order key of the events table (see [`EVENTS_BY_TIME`]).
+    last_key: u64,
+    /// The most an order key lies above its event's time.
+    late: u64,
+    /// Container indexes whose ID is in the segment's ID table (by index).
+    named: Vec<bool>,
     pub first: u64,
     pub last: u64,
     pub events: u64,
@@ -90,9 +97,7 @@ impl SegmentWriter {
             // Every table exists from the start, so readers never meet a missing one.
             tx.open_table(CHECKPOINT).map_err(db_err)?;
             tx.open_table(BOOTS).map_err(db_err)?;
-            tx.open_table(EVENTS).map_err(db_err)?;
-            tx.open_table(BY_PROC).map_err(db_err)?;
-            tx.open_table(BY_CONTAINER).map_err(db_err)?;
+            tx.open_table(EVENTS_BY_TIME).map_err(db_err)?;
             tx.open_table(CONTAINERS).map_err(db_err)?;
             tx.open_table(CONTAINER_IDS).map_err(db_err)?;
             tx.open_table(GAPS).map_err(db_err)?;
@@ -104,6 +109,9 @@ impl SegmentWriter {
             path,
             seq,
             next: 0,
+            last_key: 0,
+            late: 0,
+            named: Vec::new(),
             first: 0,
             last: 0,
             events: 0,
@@ -135,7 +143,7 @@ impl SegmentWriter {
     /// `kill -9`), to seal it. Returns the writer and the time of its last commit.
     pub fn recover(file: &segment::SegmentFile) -> Result<(Self, Option<u64>), StoreError> {
         let (db, twin) = open_db(&file.path, false)?;
-        let (first, last, events, created, last_commit) = {
+        let (first, last, events, created, last_commit, last_key, late) = {
             let tx = db.begin_read().map_err(db_err)?;
             let meta = tx.open_table(META).map_err(|e| StoreError::Foreign {
                 path: file.path.clone(),
@@ -146,12 +154,18 @@ impl SegmentWriter {
             }
             let created = meta_u64(&meta, "created")?.unwrap_or(0);
             let last_commit = meta_u64(&meta, "last_commit")?;
-            let ev = tx.open_table(EVENTS).map_err(db_err)?;
-            let first = ev.first().map_err(db_err)?.map(|(k, _)| k.value().0).unwrap_or(0);
-            let last = ev.last().map_err(db_err)?.map(|(k, _)| k.value().0).unwrap_or(0);
-            (first, last, ev.len().map_err(db_err)?, created, last_commit)
+            let ev = tx.open_table(EVENTS_BY_TIME).map_err(db_err)?;
+            let last_key = ev.last().map_err(db_err)?.map(|(k, _)| k.value()).unwrap_or(0);
+            let first = meta_u64(&meta, "first")?.unwrap_or(0);
+            let last = meta_u64(&meta, "last")?.unwrap_or(0);
+            let late = meta_u64(&meta, "late")?.unwrap_or(0);
+            (first, last, ev.len().map_err(db_err)?, created, last_commit, last_key, late)
         };
-        let next = events + 1_000_000_000; // past any seq used before the crash
+        let gaps = {
+            let tx = db.begin_read().map_err(db_err)?;
+            tx.open_table(GAPS).map_err(db_err)?.len().map_err(db_err)?
+        };
+        let next = gaps + 1_000_000_000; // past any gap key used before the crash
         Ok((
             SegmentWriter {
                 db: Some(db),
@@ -159,6 +173,9 @@ impl SegmentWriter {
                 path: file.path.clone(),
                 seq: file.seq,
                 next,
+                last_key,
+                late,
+                named: Vec::new(),
                 first,
                 last,
                 events,
@@ -200,7 +217,7 @@ impl SegmentWriter {
         &mut self,
         boots: &[(u32, BootInfo)],
         containers: &[(u32, &Container)],
-        live: &mut dyn Iterator<Item = &Event>,
+        live: &mut dyn Iterator<Item = (&ProcKey, &crate::writer::Live)>,
     ) -> Result<(), StoreError> {
         let tx = self.db()?.begin_write().map_err(db_err)?;
         {
@@ -209,21 +226,37 @@ impl SegmentWriter {
                 b.insert(*i, encode(info)?.as_slice()).map_err(db_err)?;
             }
             let mut cp = tx.open_table(CHECKPOINT).map_err(db_err)?;
-            for e in live {
-                let ProcKey { boot, tgid, start } = e.proc;
-                cp.insert((boot, tgid, start), encode(e)?.as_slice()).map_err(db_err)?;
+            for (p, l) in live {
+                let ProcKey { boot, tgid, start } = *p;
+                cp.insert((boot, tgid, start), l.bytes.as_slice()).map_err(db_err)?;
             }
         }
-        Self::write_containers(&tx, containers)?;
+        self.write_containers(&tx, containers)?;
         tx.commit().map_err(db_err)
     }
 
-    fn write_containers(tx: &redb::WriteTransaction, containers: &[(u32, &Container)]) -> Result<(), StoreError> {
+    /// The container records (their counters change at every commit) and, for those new to
+    /// this segment, their IDs (which never change: not rewritten at every commit).
+    fn write_containers(
+        &mut self,
+        tx: &redb::WriteTransaction,
+        containers: &[(u32, &Container)],
+    ) -> Result<(), StoreError> {
         let mut t = tx.open_table(CONTAINERS).map_err(db_err)?;
         let mut ids = tx.open_table(CONTAINER_IDS).map_err(db_err)?;
+        let mut buf = Vec::new();
         for (idx, c) in containers {
-            t.insert(*idx, encode(*c)?.as_slice()).map_err(db_err)?;
-            ids.insert(c.id.as_str(), *idx).map_err(db_err)?;
+            buf.clear();
+            encode_into(&mut buf, *c)?;
+            t.insert(*idx, buf.as_slice()).map_err(db_err)?;
+            let at = *idx as usize;
+            if self.named.len() <= at {
+                self.named.resize(at + 1, false);
+            }
+            if !self.named[at] {
+                ids.insert(c.id.as_str(), *idx).map_err(db_err)?;
+                self.named[at] = true;
+            }
         }
         Ok(())
     }
@@ -234,28 +267,30 @@ impl SegmentWriter {
         tx.commit().map_err(db_err)
     }
 
-    /// One batch in one transaction, durable when this returns.
+    /// One batch in one transaction, durable when this returns. `encoded[i]` is `events[i]`
+    /// encoded.
     pub fn commit(
         &mut self,
         events: &[Event],
+        encoded: &[&[u8]],
         gaps: &[Gap],
         containers: &[(u32, &Container)],
         now: u64,
     ) -> Result<(), StoreError> {
         let tx = self.db()?.begin_write().map_err(db_err)?;
         let mut seq = self.next;
+        let (mut key, mut late) = (self.last_key, self.late);
+        let (mut first, mut last) = (self.first, self.last);
         {
-            let mut ev = tx.open_table(EVENTS).map_err(db_err)?;
-            let mut by_proc = tx.open_table(BY_PROC).map_err(db_err)?;
-            let mut by_container = tx.open_table(BY_CONTAINER).map_err(db_err)?;
-            for e in events {
-                ev.insert((e.time, seq), encode(e)?.as_slice()).map_err(db_err)?;
-                let p = e.proc;
-                by_proc.insert((p.boot, p.tgid, p.start, e.time, seq), ()).map_err(db_err)?;
-                if let Some(c) = e.container {
-                    by_container.insert((c, e.time, seq), ()).map_err(db_err)?;
-                }
-                seq += 1;
+            // Keyed by time alone: the one table ingest writes; the indexes are the sealed
+            // format's, built off the ingest thread.
+            let mut ev = tx.open_table(EVENTS_BY_TIME).map_err(db_err)?;
+            for (e, bytes) in events.iter().zip(encoded) {
+                key = e.time.max(key + 1);
+                late = late.max(key - e.time);
+                first = if first == 0 { e.time } else { first.min(e.time) };
+                last = last.max(e.time);
+                ev.insert(key, *bytes).map_err(db_err)?;
             }
             let mut g = tx.open_table(GAPS).map_err(db_err)?;
             for gap in gaps {
@@ -263,14 +298,15 @@ impl SegmentWriter {
                 seq += 1;
             }
             let mut meta = tx.open_table(META).map_err(db_err)?;
-            meta.insert("last_commit", now.to_le_bytes().as_slice()).map_err(db_err)?;
+            for (k, v) in [("last_commit", now), ("first", first), ("last", last), ("late", late)] {
+                meta.insert(k, v.to_le_bytes().as_slice()).map_err(db_err)?;
+            }
         }
-        Self::write_containers(&tx, containers)?;
+        self.write_containers(&tx, containers)?;
         tx.commit().map_err(db_err)?;
         self.next = seq;
+        (self.last_key, self.late, self.first, self.last) = (key, late, first, last);
         for e in events {
-            self.first = if self.first == 0 { e.time } else { self.first.min(e.time) };
-            self.last = self.last.max(e.time);
             let k = match e.body.kind() {
                 EventKind::Exec => 0,
                 EventKind::Fork => 1,

@@ -2,18 +2,27 @@
 //! size, sealed on demand, recovered after a crash, trimmed by retention.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     fs,
     path::{Path, PathBuf},
 };
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use super::{
-    StoreError,
+    StoreError, chain,
     dir_lock::DirLock,
-    segment::{self, SegmentFile, State},
+    maintenance::{Damaged, Keep, Maintenance, set_aside},
+    seg::reader::SegReader,
+    segment::{self, FileFormat, State},
     segment_writer::SegmentWriter,
     trust,
 };
+
+/// Wall ns now: when the maintenance thread writes its chain lines.
+fn wall_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
 use ctrail_model::{Body, BootInfo, Container, Event, Gap, GapReason, ProcKey, boot_index};
 
 /// When to start a new segment, and what to keep.
@@ -30,6 +39,9 @@ pub struct Options {
     /// Refuse a data directory that someone other than root (or us) could control (see
     /// [`trust`]). Off only when the user says so (`--allow-untrusted-data-dir`).
     pub check_trust: bool,
+    /// Merge sealed segments smaller than this of the same clock hour into one
+    /// (`--compact-below`; 0: never). `None`: a sixteenth of `segment_bytes`.
+    pub compact_below: Option<u64>,
 }
 
 impl Default for Options {
@@ -40,6 +52,7 @@ impl Default for Options {
             retain_ns: None,
             max_bytes: None,
             check_trust: true,
+            compact_below: None,
         }
     }
 }
@@ -80,6 +93,8 @@ pub struct OpenReport {
 pub struct StoreWriter {
     dir: PathBuf,
     lock: DirLock,
+    /// Format-2 writing, retention and compaction, on their own thread.
+    maintenance: Maintenance,
     opts: Options,
     active: SegmentWriter,
     /// Gaps written to the active segment (a segment with gaps is worth sealing).
@@ -88,59 +103,51 @@ pub struct StoreWriter {
     index: HashMap<String, u32>,
     /// Container records with this segment's counters.
     containers: Vec<Container>,
-    dirty: HashSet<u32>,
-    live_in_container: HashSet<(ProcKey, u32)>,
-    /// Each live process's latest exec (or fork): the checkpoint of the next segment.
-    live: HashMap<ProcKey, Event>,
+    /// Containers whose record changed since the last commit (indexes, and a flag each).
+    dirty: Dirty,
+    live_in_container: FxHashSet<(ProcKey, u32)>,
+    /// Each live process's latest exec (or fork), encoded: the checkpoint of the next
+    /// segment. Kept as the bytes the commit wrote (a clone of the event costs more than
+    /// the insert itself).
+    live: FxHashMap<ProcKey, Live>,
+    /// The last batch, encoded (the buffer is reused).
+    encoded: Vec<u8>,
     pending_gaps: Vec<Gap>,
     broken: bool,
     tampers: Vec<Tamper>,
 }
 
-/// The record of `segments` whole segments that retention deleted, the last named `name`.
-fn retention_gap(name: String, first: u64, last: u64, events: u64, segments: u64) -> Gap {
-    let segment = if segments == 1 { name } else { format!("{segments} segments, the last {name}") };
-    Gap {
-        start: first,
-        end: last,
-        lost_exec: 0,
-        lost_fork: 0,
-        lost_exit: 0,
-        lost_other: 0,
-        reason: GapReason::Retention { segment, events },
+/// A live process as the next segment's checkpoint holds it.
+pub(crate) struct Live {
+    pub container: Option<u32>,
+    /// The encoded event.
+    pub bytes: Vec<u8>,
+}
+
+/// A set of container indexes, dense from 0: a flag per index and the list of those set.
+#[derive(Default)]
+struct Dirty {
+    flags: Vec<bool>,
+    list: Vec<u32>,
+}
+
+impl Dirty {
+    fn insert(&mut self, i: u32) {
+        let at = i as usize;
+        if self.flags.len() <= at {
+            self.flags.resize(at + 1, false);
+        }
+        if !self.flags[at] {
+            self.flags[at] = true;
+            self.list.push(i);
+        }
     }
-}
 
-/// How many segments a retention record covers (its name says so when more than one).
-fn segments_in(segment: &str) -> u64 {
-    segment.split_once(" segments, the last ").and_then(|(n, _)| n.parse().ok()).unwrap_or(1)
-}
-
-/// One retention record for an earlier one and a later one: the span of both.
-fn merge_retention(earlier: Gap, later: Gap) -> Gap {
-    let (GapReason::Retention { segment: a, events: ea }, GapReason::Retention { segment: b, events: eb }) =
-        (&earlier.reason, &later.reason)
-    else {
-        return later;
-    };
-    let last = b.rsplit(" segments, the last ").next().unwrap_or(b).to_string();
-    // A segment without events spans 0-0: no time to widen the record with.
-    let start = [earlier.start, later.start].into_iter().filter(|&t| t > 0).min().unwrap_or(0);
-    retention_gap(last, start, later.end.max(earlier.end), ea + eb, segments_in(a) + segments_in(b))
-}
-
-/// Moves `path` into `corrupt/` (0700), under `name` (its own name when `None`); returns
-/// where it is now (where it was, when it could not be moved).
-fn set_aside(dir: &Path, path: &Path, name: Option<String>) -> PathBuf {
-    let corrupt = dir.join("corrupt");
-    if trust::private_subdir(&corrupt).is_err() {
-        return path.to_path_buf();
-    }
-    let name = name.unwrap_or_else(|| path.file_name().unwrap_or_default().to_string_lossy().into_owned());
-    let to = corrupt.join(name);
-    match fs::rename(path, &to) {
-        Ok(()) => to,
-        Err(_) => path.to_path_buf(),
+    fn clear(&mut self) {
+        for &i in &self.list {
+            self.flags[i as usize] = false;
+        }
+        self.list.clear();
     }
 }
 
@@ -189,17 +196,23 @@ impl StoreWriter {
         let mut report = OpenReport { tightened, ..Default::default() };
         let mut last_seen: Option<u64> = None;
         let mut next_seq = 0;
+        // Segments that no longer open (cut off, overwritten) go to corrupt/, so readers stop
+        // tripping over them; the chain records each, and queries show it as a gap. A format-2
+        // segment with a damaged block still opens: it answers what verifies.
+        let mut damaged = Vec::new();
         for file in &segments {
-            next_seq = next_seq.max(file.seq + 1);
+            next_seq = next_seq.max(file.last_seq + 1);
             match file.state {
-                State::Sealed { last, .. } => {
-                    // A sealed segment that no longer opens (cut off, overwritten) goes to
-                    // corrupt/, so readers stop tripping over it; the rest stays as it is.
-                    let check =
-                        super::guarded(&file.path, || super::segment_reader::SegmentReader::open(file)?.event_count());
+                State::Sealed { first, last } => {
+                    let check = super::guarded(&file.path, || match file.format {
+                        FileFormat::Seg => SegReader::open(&file.path).map(|r| r.event_count()),
+                        FileFormat::Redb => super::segment_reader::SegmentReader::open(file)?.event_count(),
+                    });
                     match check {
                         Ok(_) => last_seen = Some(last_seen.unwrap_or(0).max(last)),
-                        Err(e) => report.set_aside.push((set_aside(dir, &file.path, None), e.to_string())),
+                        // Not ours to judge: a newer recorder wrote it.
+                        Err(e @ StoreError::TooNew { .. }) => return Err(e),
+                        Err(e) => damaged.push(Damaged { file: file.clone(), detail: e.to_string(), first, last }),
                     }
                 }
                 State::Active => match SegmentWriter::recover(file) {
@@ -210,25 +223,39 @@ impl StoreWriter {
                         }
                         report.recovered.push(w.seal()?);
                     }
-                    Err(e) => report.set_aside.push((set_aside(dir, &file.path, None), e.to_string())),
+                    Err(e @ StoreError::TooNew { .. }) => return Err(e),
+                    Err(e) => damaged.push(Damaged {
+                        file: file.clone(),
+                        detail: e.to_string(),
+                        first: last_seen.unwrap_or(0),
+                        last: now,
+                    }),
                 },
             }
         }
-        let crashed = !report.recovered.is_empty() || !report.set_aside.is_empty();
+        let crashed = !report.recovered.is_empty() || !damaged.is_empty();
+        // Sealed redb segments (the ones just recovered among them) are written as format 2
+        // by the maintenance thread, which first finishes what a crash interrupted.
+        let small_bytes = opts.compact_below.unwrap_or(opts.segment_bytes / 16);
+        let keep = Keep { retain_ns: opts.retain_ns, max_bytes: opts.max_bytes, small_bytes };
+        let (maintenance, set_aside) = Maintenance::start(dir, chain::store_id(dir)?, keep, wall_now, damaged)?;
+        report.set_aside = set_aside;
         let mut active = SegmentWriter::create(dir, next_seq, now)?;
         active.activate()?;
         let mut w = StoreWriter {
             dir: dir.to_path_buf(),
             lock,
+            maintenance,
             opts,
             active,
             active_gaps: 0,
             boots: Vec::new(),
             index: HashMap::new(),
             containers: Vec::new(),
-            dirty: HashSet::new(),
-            live_in_container: HashSet::new(),
-            live: HashMap::new(),
+            dirty: Dirty::default(),
+            live_in_container: FxHashSet::default(),
+            live: FxHashMap::default(),
+            encoded: Vec::new(),
             pending_gaps: Vec::new(),
             broken: false,
             tampers: Vec::new(),
@@ -290,21 +317,26 @@ impl StoreWriter {
         idx
     }
 
-    fn track(&mut self, e: &Event) {
+    /// Keeps the checkpoint of the next segment up to date with one committed event.
+    fn track_live(&mut self, e: &Event, bytes: &[u8]) {
         match &e.body {
             Body::Exit(_) => {
                 self.live.remove(&e.proc);
             }
             Body::Exec(_) => {
-                self.live.insert(e.proc, e.clone());
+                self.live.insert(e.proc, Live { container: e.container, bytes: bytes.to_vec() });
             }
             Body::Fork(_) => {
-                self.live.entry(e.proc).or_insert_with(|| e.clone());
+                self.live.entry(e.proc).or_insert_with(|| Live { container: e.container, bytes: bytes.to_vec() });
             }
             // The checkpoint keeps describing the process by its exec; its container is the
             // one its next event carries.
             Body::CgroupMove(_) | Body::Activity(_) | Body::Container(_) => {}
         }
+    }
+
+    /// The container counters of one event (written in the same commit).
+    fn count(&mut self, e: &Event) {
         let Some(idx) = e.container else { return };
         let new_proc = match e.body {
             Body::Exit(_) => {
@@ -330,12 +362,29 @@ impl StoreWriter {
             self.broken = false;
         }
         for e in &batch.events {
-            self.track(e);
+            self.count(e);
         }
+        // The batch encoded into one buffer (kept across commits), event i at ends[i-1]..ends[i].
+        let mut buf = std::mem::take(&mut self.encoded);
+        buf.clear();
+        let mut ends = Vec::with_capacity(batch.events.len());
+        for e in &batch.events {
+            crate::schema::encode_into(&mut buf, e)?;
+            ends.push(buf.len());
+        }
+        let encoded: Vec<&[u8]> = ends
+            .iter()
+            .scan(0, |start, &end| {
+                let s = &buf[*start..end];
+                *start = end;
+                Some(s)
+            })
+            .collect();
         let mut gaps = std::mem::take(&mut self.pending_gaps);
         gaps.extend(batch.gaps.iter().cloned());
-        let dirty: Vec<(u32, &Container)> = self.dirty.iter().map(|&i| (i, &self.containers[i as usize])).collect();
-        if let Err(e) = self.active.commit(&batch.events, &gaps, &dirty, now) {
+        let dirty: Vec<(u32, &Container)> =
+            self.dirty.list.iter().map(|&i| (i, &self.containers[i as usize])).collect();
+        if let Err(e) = self.active.commit(&batch.events, &encoded, &gaps, &dirty, now) {
             self.broken = true;
             // Gaps not written yet are kept for the next commit.
             self.pending_gaps = gaps.into_iter().filter(|g| !batch.gaps.contains(g)).collect();
@@ -343,6 +392,11 @@ impl StoreWriter {
         }
         self.active_gaps += gaps.len() as u64;
         self.dirty.clear();
+        for (e, bytes) in batch.events.iter().zip(&encoded) {
+            self.track_live(e, bytes);
+        }
+        drop(encoded);
+        self.encoded = buf;
         let old = now.saturating_sub(self.active.created) >= self.opts.segment_age_ns;
         if (old || self.active.size() >= self.opts.segment_bytes) && self.has_data() {
             self.rotate(now)?;
@@ -441,9 +495,9 @@ impl StoreWriter {
             c.first_seen = now;
             c.last_seen = now;
         }
-        let needed: HashSet<u32> = self.live.values().filter_map(|e| e.container).collect();
+        let needed: FxHashSet<u32> = self.live.values().filter_map(|e| e.container).collect();
         let containers: Vec<(u32, &Container)> = needed.iter().map(|&i| (i, &self.containers[i as usize])).collect();
-        next.write_start(&self.boots, &containers, &mut self.live.values())?;
+        next.write_start(&self.boots, &containers, &mut self.live.iter())?;
         self.dirty.clear();
         Ok(())
     }
@@ -466,67 +520,69 @@ impl StoreWriter {
         // recovers (an unsealed old segment is recovered too, as after a crash).
         self.active.activate()?;
         let sealed = sealed?;
+        if let Some(f) = segment::parse(&sealed) {
+            self.maintenance.seal(f);
+        }
         self.apply_retention(now);
         Ok(Some(sealed))
     }
 
+    /// Waits until the segments sealed so far are written as format 2 (and retention and
+    /// compaction have run on them).
+    pub fn settle(&self) {
+        self.maintenance.settle();
+    }
+
+    /// What the maintenance thread wants in the recorder's log.
+    pub fn take_reports(&self) -> Vec<String> {
+        self.maintenance.take_reports()
+    }
+
     /// Deletes whole sealed segments past `--retain` or beyond `--max-size`, oldest first,
-    /// never the active one; each deletion is recorded as a gap.
+    /// never the active one; each deletion is a line of the chain (which queries show as a
+    /// gap). Done by the maintenance thread, after what it was given before.
     pub fn apply_retention(&mut self, now: u64) {
-        if self.opts.retain_ns.is_none() && self.opts.max_bytes.is_none() {
-            return;
-        }
-        let Ok(segments) = segment::list(&self.dir).map(|l| l.segments) else { return };
-        let size = |f: &SegmentFile| fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
-        let mut total: u64 = segments.iter().map(size).sum();
-        for f in segments.iter().filter(|f| matches!(f.state, State::Sealed { .. })) {
-            let State::Sealed { first, last } = f.state else { continue };
-            let expired = self.opts.retain_ns.is_some_and(|r| last.max(first) < now.saturating_sub(r));
-            let too_big = self.opts.max_bytes.is_some_and(|m| total > m);
-            if !expired && !too_big {
-                break;
-            }
-            // The deletions recorded in this segment go with it unless carried forward: they
-            // are merged into the record of this one (one gap for the whole deleted span).
-            let (events, carried) = super::guarded(&f.path, || {
-                let r = super::segment_reader::SegmentReader::open(f)?;
-                let carried: Vec<Gap> =
-                    r.gaps()?.into_iter().filter(|g| matches!(g.reason, GapReason::Retention { .. })).collect();
-                Ok((r.event_count()?, carried))
-            })
-            .unwrap_or((0, Vec::new()));
-            let bytes = size(f);
-            if fs::remove_file(&f.path).is_ok() {
-                total = total.saturating_sub(bytes);
-                let mut gap = retention_gap(f.name(), first, last, events, 1);
-                let earlier: Vec<Gap> = carried
-                    .into_iter()
-                    .chain(self.pending_gaps.extract_if(.., |g| matches!(g.reason, GapReason::Retention { .. })))
-                    .collect();
-                for g in earlier {
-                    gap = merge_retention(g, gap);
-                }
-                self.pending_gaps.push(gap);
-            }
+        if self.opts.retain_ns.is_some() || self.opts.max_bytes.is_some() {
+            self.maintenance.retain(now);
         }
     }
 
-    /// Stops recording: seals the active segment (or removes it when it holds nothing).
-    pub fn close(self, now: u64) -> Result<Option<PathBuf>, StoreError> {
+    /// Stops recording: seals the active segment (or removes it when it holds nothing), and
+    /// waits until it is written as format 2. The directory stays locked until then.
+    pub fn close(self, now: u64) -> Result<Closed, StoreError> {
         let mut me = self;
         // A loss found now is stored in the segment sealed below.
         me.check_intact(now)?;
         if !me.pending_gaps.is_empty() {
             me.commit(&Batch::default(), now)?;
         }
-        if me.has_data() {
-            return me.active.seal().map(Some);
-        }
-        let path = me.active.path.clone();
-        drop(me);
-        let _ = fs::remove_file(&path);
-        Ok(None)
+        let has_data = me.has_data();
+        let StoreWriter { active, maintenance, lock, .. } = me;
+        let sealed = if has_data {
+            let sealed = active.seal()?;
+            if let Some(f) = segment::parse(&sealed) {
+                maintenance.seal(f);
+            }
+            Some(sealed)
+        } else {
+            let path = active.path.clone();
+            drop(active);
+            let _ = fs::remove_file(&path);
+            None
+        };
+        let reports = maintenance.stop();
+        drop(lock);
+        Ok(Closed { sealed, reports })
     }
+}
+
+/// What closing the store did.
+#[derive(Debug)]
+pub struct Closed {
+    /// The last segment, sealed (it holds events or gaps).
+    pub sealed: Option<PathBuf>,
+    /// What the maintenance thread wants in the log.
+    pub reports: Vec<String>,
 }
 
 #[cfg(test)]

@@ -4,62 +4,21 @@
 
 use std::{fs, path::Path, process::Command};
 
-use ctrail_model::{Body, BootInfo, Event, Exit, GapReason, ProcKey};
+use ctrail_model::GapReason;
 use ctrail_store::{
     Batch, Options, StoreReader, StoreWriter,
     segment::{self, State},
 };
 
-const SEC: u64 = 1_000_000_000;
-/// 2026-11-01T00:00:00Z: far from now, so nothing here depends on the clock.
-const T0: u64 = 1_793_491_200 * SEC;
+mod common;
 
-fn boot() -> BootInfo {
-    BootInfo {
-        boot_id: "0badc0de-0000-4000-8000-000000000001".into(),
-        hostname: "test".into(),
-        kernel: "test".into(),
-        ctrail_version: "test".into(),
-        wall_offset_ns: 0,
-    }
-}
-
-/// An exit of process `tgid` at `t`: the smallest event, told apart by its pid.
-fn exit(tgid: u32, t: u64) -> Event {
-    let proc = ProcKey::new(0x0bad_c0de, tgid, SEC);
-    Event {
-        time: t,
-        boot_ns: t,
-        proc,
-        tid: tgid,
-        ppid: 1,
-        parent_start: 0,
-        container: None,
-        body: Body::Exit(Exit { status: 0 }),
-    }
-}
-
-fn open(dir: &Path, opts: Options, now: u64) -> StoreWriter {
-    let (mut w, _) = StoreWriter::open(dir, opts, now).unwrap();
-    w.add_boot(&boot()).unwrap();
-    w
-}
-
-fn pids(dir: &Path) -> Vec<u32> {
-    let r = StoreReader::open(dir).unwrap();
-    assert!(r.problems().is_empty(), "{:?}", r.problems());
-    r.events(0, u64::MAX, |_| true).into_iter().map(|f| f.event.proc.tgid).collect()
-}
-
-fn sealed(dir: &Path) -> Vec<segment::SegmentFile> {
-    segment::list(dir).unwrap().segments.into_iter().filter(|s| matches!(s.state, State::Sealed { .. })).collect()
-}
+use common::{SEC, T0, exit, no_compaction, open, pids};
 
 #[test]
 fn retention_by_age_deletes_whole_old_segments_and_records_each() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let opts = Options { segment_age_ns: SEC, retain_ns: Some(3 * SEC), ..Options::default() };
+    let opts = Options { segment_age_ns: SEC, retain_ns: Some(3 * SEC), compact_below: Some(0), ..Options::default() };
     let mut w = open(&dir, opts, T0);
     // One event a second; every commit finds the segment a second old and seals it.
     for i in 0..8u32 {
@@ -96,51 +55,62 @@ fn retention_by_age_deletes_whole_old_segments_and_records_each() {
 fn retention_by_size_keeps_the_directory_under_its_budget() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let budget = 400 << 10;
-    let opts = Options { segment_age_ns: SEC, max_bytes: Some(budget), ..Options::default() };
+    // The active segment counts too: a fresh redb file is as large as redb makes it (measured
+    // here, not assumed); format-2 segments of 500 exits are ~3 KB: a budget of the active
+    // segment and about four sealed ones.
+    let active = {
+        let w = open(&dir, Options { compact_below: Some(0), ..Options::default() }, T0);
+        let size = fs::metadata(w.active_path()).unwrap().len();
+        w.close(T0).unwrap();
+        size
+    };
+    let budget = active + (12 << 10);
+    let opts = Options { segment_age_ns: SEC, max_bytes: Some(budget), compact_below: Some(0), ..Options::default() };
     let mut w = open(&dir, opts, T0);
     for i in 0..12u32 {
         let t = T0 + u64::from(i) * SEC + 1;
         let events = (0..500).map(|j| exit(1000 * i + j, t)).collect();
         w.commit(&Batch { events, gaps: vec![] }, t + SEC).unwrap();
+        // Retention runs on the maintenance thread and measures the active segment as it is
+        // then: settled here, it measures the fresh one, not one the next batch grew.
+        w.settle();
     }
     w.close(T0 + 20 * SEC).unwrap();
     let sizes: Vec<u64> =
         segment::list(&dir).unwrap().segments.iter().map(|f| fs::metadata(&f.path).unwrap().len()).collect();
     let (total, largest) = (sizes.iter().sum::<u64>(), sizes.iter().copied().max().unwrap());
     assert!(total <= budget + largest, "{total} bytes for a {budget}-byte budget: {sizes:?}");
+    assert!((2..12).contains(&sizes.len()), "some deleted, more than the newest kept: {sizes:?}");
     let r = StoreReader::open(&dir).unwrap();
     assert!(r.gaps().iter().any(|g| matches!(g.reason, GapReason::Retention { .. })));
     assert!(pids(&dir).contains(&(11_000 + 499)), "the newest batch is kept");
 }
 
+/// Three format-1 segments (copies of the compatibility fixture written by d6bcdcd, the
+/// last version that sealed redb segments), as seqs 0, 1 and 2.
+fn format_1_store(dir: &Path) -> Vec<segment::SegmentFile> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/stores/d6bcdcd/data");
+    let one = segment::list(&fixture).unwrap().segments.remove(0);
+    let State::Sealed { first, last } = one.state else { panic!("the fixture's segment is sealed") };
+    fs::create_dir_all(dir).unwrap();
+    fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    (0..3)
+        .map(|seq| {
+            let to = dir.join(segment::sealed_name(seq, first, last));
+            fs::copy(&one.path, &to).unwrap();
+            segment::parse(&to).unwrap()
+        })
+        .collect()
+}
+
 #[test]
-fn damaged_segments_are_reported_and_skipped_and_set_aside_at_the_next_open() {
+fn damaged_format_1_segments_are_reported_then_set_aside_and_recorded_as_gaps() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let mut w = open(&dir, Options::default(), T0);
-    for (i, t) in [(1u32, T0 + 1), (2, T0 + 2), (3, T0 + 3)] {
-        w.commit(&Batch { events: vec![exit(i, t)], gaps: vec![] }, t).unwrap();
-        w.seal_now(t).unwrap();
-    }
-    w.close(T0 + 4).unwrap();
-    let segs = sealed(&dir);
-    let holding = |pid: u32| {
-        segs.iter()
-            .find(|s| {
-                let r = ctrail_store::SegmentReader::open(s).unwrap();
-                let mut hit = false;
-                r.for_each_event(0, u64::MAX, |e| {
-                    hit |= e.proc.tgid == pid;
-                    std::ops::ControlFlow::Continue(())
-                })
-                .unwrap();
-                hit
-            })
-            .unwrap()
-            .clone()
-    };
-    let (flipped, cut) = (holding(1), holding(2));
+    let segs = format_1_store(&dir);
+    let per_segment = StoreReader::open(&dir).unwrap().event_count() / 3;
+    assert!(per_segment > 10, "the fixture holds an event of every kind");
+    let (flipped, cut) = (&segs[0], &segs[1]);
     // Every byte flipped past the first 512 (the magic survives: redb must notice), and
     // the other file cut to a third.
     let mut bytes = fs::read(&flipped.path).unwrap();
@@ -152,22 +122,37 @@ fn damaged_segments_are_reported_and_skipped_and_set_aside_at_the_next_open() {
     fs::OpenOptions::new().write(true).open(&cut.path).unwrap().set_len(len / 3).unwrap();
 
     let r = StoreReader::open(&dir).unwrap();
-    let found: Vec<u32> = r.events(0, u64::MAX, |_| true).iter().map(|f| f.event.proc.tgid).collect();
-    assert_eq!(found, vec![3], "the intact segment answers");
+    let found = r.events(0, u64::MAX, |_| true).len() as u64;
+    assert_eq!(found, per_segment, "the intact segment answers");
     let problems = r.problems().join("\n");
-    for f in [&flipped, &cut] {
+    for f in [flipped, cut] {
         assert!(problems.contains(&f.name()), "{} not reported:\n{problems}", f.name());
     }
     drop(r);
-    let (w, report) = StoreWriter::open(&dir, Options::default(), T0 + 10).unwrap();
+    // The next recorder start moves them to corrupt/, says so in the chain, and writes the
+    // intact one as format 2.
+    let (w, report) = StoreWriter::open(&dir, no_compaction(), T0 + 10 * SEC).unwrap();
     let aside: Vec<String> =
         report.set_aside.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for f in [&flipped, &cut] {
+    for f in [flipped, cut] {
         assert!(aside.contains(&f.name()), "{} not set aside: {aside:?}", f.name());
         assert!(dir.join("corrupt").join(f.name()).exists());
     }
-    drop(w);
-    assert_eq!(pids(&dir), vec![3]);
+    w.close(T0 + 10 * SEC).unwrap();
+    assert_eq!(pids(&dir).len() as u64, per_segment, "no problem left; the intact one answers");
+    let r = StoreReader::open(&dir).unwrap();
+    let damaged: Vec<String> = r
+        .gaps()
+        .into_iter()
+        .filter_map(|g| match g.reason {
+            GapReason::Damaged { segment, .. } => Some(segment),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(damaged, [flipped.name(), cut.name()], "each loss is a gap");
+    let files = r.segment_files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].format, segment::FileFormat::Seg, "the intact one was written as format 2");
 }
 
 /// Run by `a_crashed_writer...` in a child process: commits three batches, then dies without

@@ -17,11 +17,20 @@ pub fn reason(g: &Gap) -> String {
         GapReason::RecorderDown { crashed: false } => "recorder stopped".into(),
         GapReason::Retention { segment, events } => format!("retention deleted segment {segment} ({events} events)"),
         GapReason::SegmentLost { segment, events } => {
-            format!("active segment {segment} removed or replaced under the recorder ({events} events lost)")
+            // The active segment's wording is what earlier versions printed (stable output).
+            if segment.ends_with(".active.redb") {
+                format!("active segment {segment} removed or replaced under the recorder ({events} events lost)")
+            } else {
+                format!("sealed segment {segment} removed behind the recorder ({events} events lost)")
+            }
         }
         GapReason::Tampered { detail } => format!("data directory changed: {detail}"),
         GapReason::Undecodable { records, first_error } => {
             format!("{records} kernel records could not be decoded (the first: {first_error})")
+        }
+        GapReason::Damaged { segment, events, detail } => {
+            let held = if *events > 0 { format!("{events} events") } else { "its events".into() };
+            format!("segment {segment} was damaged ({detail}) and set aside; {held} are not in answers")
         }
     }
 }

@@ -6,3 +6,4 @@ pub mod container;
 pub mod event;
 pub mod gap;
 pub mod process;
+pub mod segment;

@@ -90,9 +90,15 @@ fn container(id: &str) -> Container {
 
 /// A store with a host shell (whose mount is denied), two docker containers whose IDs share a prefix, a process
 /// that moves into the first container and exits with 7, one killed by SIGKILL, a PID reused by a later process, and a gap.
+/// Without compaction: each helper's segment stays a file of its own, for the tests that
+/// damage one.
+fn separate() -> Options {
+    Options { compact_below: Some(0), ..Options::default() }
+}
+
 pub fn sample_store(dir: &Path) {
     let now = T0 + 3600 * SEC;
-    let (mut w, _) = StoreWriter::open(dir, Options::default(), now).expect("create store");
+    let (mut w, _) = StoreWriter::open(dir, separate(), now).expect("create store");
     let boot = w
         .add_boot(&BootInfo {
             boot_id: "b0".into(),
@@ -192,7 +198,7 @@ pub const HOSTILE_NAME: &str = "x\x1b[2J\x1b]0;owned\x07";
 /// name (and cgroup) carries escapes, and a mount target.
 pub fn hostile_store(dir: &Path) {
     let now = T0 + 3600 * SEC;
-    let (mut w, _) = StoreWriter::open(dir, Options::default(), now).expect("create store");
+    let (mut w, _) = StoreWriter::open(dir, separate(), now).expect("create store");
     let boot = w
         .add_boot(&BootInfo {
             boot_id: "b1".into(),

@@ -8,3 +8,4 @@ mod helpers;
 mod hostile;
 mod live;
 mod replay;
+mod verify;

@@ -236,6 +236,9 @@ impl<K: Kernel> Worker<K> {
         for t in self.store.take_tampers() {
             tracing::error!("{}", t.what);
         }
+        for r in self.store.take_reports() {
+            tracing::warn!("{r}");
+        }
     }
 
     pub fn run(mut self, rx: Receiver<Msg>) -> Totals {
@@ -294,8 +297,14 @@ impl<K: Kernel> Worker<K> {
         }
         tracing::debug!("{} processes still live at stop", self.attribution.live());
         match self.store.close(wall_now()) {
-            Ok(Some(p)) => tracing::info!("sealed {}", p.display()),
-            Ok(None) => {}
+            Ok(closed) => {
+                if let Some(p) = closed.sealed {
+                    tracing::info!("sealed {}", p.display());
+                }
+                for r in closed.reports {
+                    tracing::warn!("{r}");
+                }
+            }
             Err(e) => tracing::error!("could not seal the active segment at stop: {e}"),
         }
         self.totals

@@ -39,6 +39,11 @@ fn push_char_escaped(c: char, out: &mut String) {
 /// becomes `\\`, so the escaped text reads back to exactly `b`. Borrowed when nothing
 /// needed escaping.
 pub fn bytes(b: &[u8]) -> Cow<'_, str> {
+    // Nearly every cell is printable ASCII: one byte test per byte (which the compiler
+    // vectorises) instead of decoding characters. Exports write millions of cells.
+    if b.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'\\') {
+        return Cow::Borrowed(std::str::from_utf8(b).unwrap_or_default());
+    }
     if let Ok(s) = std::str::from_utf8(b)
         && !s.chars().any(|c| c == '\\' || is_hostile(c))
     {

@@ -79,6 +79,8 @@ pub struct PsArgs {
     /// Only this container (a unique prefix of its ID or its name is enough).
     #[arg(long, value_name = "ID")]
     pub container: Option<String>,
+    #[command(flatten)]
+    pub of: ContainerFilters,
     /// The moment (same forms as --since); default now.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
@@ -186,6 +188,8 @@ pub struct Filters {
     /// Only this container (a unique prefix of its ID or its name is enough).
     #[arg(long, value_name = "ID")]
     pub container: Option<String>,
+    #[command(flatten)]
+    pub of: ContainerFilters,
     /// Only host processes (no container).
     #[arg(long, conflicts_with = "container")]
     pub host: bool,
@@ -211,8 +215,32 @@ pub struct EventsArgs {
     pub filters: Filters,
 }
 
+/// Containers in the runtime's terms, from the metadata its files held when the recorder
+/// first saw the container. Every one given must hold.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ContainerFilters {
+    /// Only containers of this name (the runtime's, or the container's name in its pod).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Only containers of this image: as it was typed (with or without its tag), its ID
+    /// (or a prefix of it) or its digest.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Only this Kubernetes pod: NAME, or NAMESPACE/NAME.
+    #[arg(long, value_name = "[NAMESPACE/]NAME")]
+    pub pod: Option<String>,
+    /// Only pods of this Kubernetes namespace.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Only containers with this label or annotation: KEY, or KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    pub label: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ContainersArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub of: ContainerFilters,
 }

@@ -32,7 +32,7 @@ impl Listing for ContainerRow<'_> {
 
 pub fn run(args: ContainersArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
-    let mut list: Vec<_> = src.containers().values().collect();
+    let mut list: Vec<_> = src.containers().values().filter(|c| args.of.matches(c)).collect();
     list.sort_by_key(|c| (c.first_seen, c.id.clone()));
     let rows: Vec<ContainerRow> = list.into_iter().map(ContainerRow::new).collect();
     src.sync_problems();

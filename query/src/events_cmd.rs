@@ -23,6 +23,8 @@ pub struct Query {
     pub since: u64,
     pub until: u64,
     pub container: Option<String>,
+    /// The containers `--name`, `--image`, `--pod`, `--namespace`, `--label` select.
+    pub of: Option<std::collections::HashSet<String>>,
     pub host_only: bool,
     pub pid: Option<u32>,
     pub kinds: Option<Vec<EventKind>>,
@@ -42,7 +44,8 @@ impl Query {
             }
         }
         let kinds = (!f.types.is_empty()).then_some(kinds);
-        Ok(Query { since, until, container, host_only: f.host, pid: f.pid, kinds, gaps })
+        let of = f.of.ids(src);
+        Ok(Query { since, until, container, of, host_only: f.host, pid: f.pid, kinds, gaps })
     }
 
     pub fn matches(&self, e: &Event) -> bool {
@@ -58,9 +61,18 @@ impl Query {
     /// Matching events in time order.
     pub fn events(&self, src: &Source) -> Vec<Found> {
         let keep = |e: &Event| self.matches(e);
-        match &self.container {
-            Some(id) => src.reader.container_events(id, self.since, self.until, keep),
-            None => src.reader.events(self.since, self.until, keep),
+        let one = |id: &str| src.reader.container_events(id, self.since, self.until, keep);
+        match (&self.container, &self.of) {
+            (Some(id), Some(of)) if !of.contains(id) => Vec::new(),
+            (Some(id), _) => one(id),
+            (None, Some(of)) => {
+                let mut ids: Vec<&String> = of.iter().collect();
+                ids.sort();
+                let mut v: Vec<Found> = ids.into_iter().flat_map(|id| one(id)).collect();
+                v.sort_by_key(|f| f.event.time);
+                v
+            }
+            (None, None) => src.reader.events(self.since, self.until, keep),
         }
     }
 

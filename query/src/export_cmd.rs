@@ -240,6 +240,11 @@ fn store_json(src: &Source, since: u64, until: u64) -> StoreJson {
 #[derive(Serialize)]
 struct QueryJson<'a> {
     container: Option<&'a str>,
+    name: Option<&'a str>,
+    image: Option<&'a str>,
+    pod: Option<&'a str>,
+    namespace: Option<&'a str>,
+    label: &'a [String],
     host: bool,
     pid: Option<u32>,
     types: Vec<&'static str>,
@@ -300,6 +305,11 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         data_dir: args.data_dir.display().to_string(),
         query: QueryJson {
             container: q.container.as_deref(),
+            name: f.of.name.as_deref(),
+            image: f.of.image.as_deref(),
+            pod: f.of.pod.as_deref(),
+            namespace: f.of.namespace.as_deref(),
+            label: &f.of.label,
             host: f.host,
             pid: f.pid,
             types: f.types.iter().map(|t| t.as_str()).collect(),

@@ -5,6 +5,7 @@
 
 mod classify_cmd;
 mod cli;
+mod container_filter;
 mod containers_cmd;
 mod events_cmd;
 mod export_cmd;

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use ctrail_store::Found;
 use serde::Serialize;
 
 use crate::{
@@ -36,8 +37,10 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;
     let at = time::moment(args.at.as_deref())?;
     let container = args.container.as_deref().map(|c| src.resolve_container(c)).transpose()?;
+    let of = args.of.ids(&src);
     let alive = src.reader.alive_at(at, container.as_deref());
-    let rows: Vec<ProcRow> = alive.iter().map(|f| ProcRow::new(f, &src)).collect();
+    let in_of = |f: &&Found| of.as_ref().is_none_or(|of| f.container.as_ref().is_some_and(|c| of.contains(&c.id)));
+    let rows: Vec<ProcRow> = alive.iter().filter(in_of).map(|f| ProcRow::new(f, &src)).collect();
     src.sync_problems();
     let title = format!("processes alive at {}", rfc3339(at));
     output::write_listing(output::resolve(args.store.format), args.store.raw_cells, Some(title), &rows)?;

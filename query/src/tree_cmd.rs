@@ -26,9 +26,13 @@ struct Tree<'a> {
     roots: Vec<ProcKey>,
 }
 
-fn build<'a>(alive: &'a [Found], container: Option<&str>) -> Tree<'a> {
+fn build<'a>(alive: &'a [Found], container: Option<&str>, of: Option<&HashSet<String>>) -> Tree<'a> {
     let all: HashMap<ProcKey, &Found> = alive.iter().map(|f| (f.event.proc, f)).collect();
-    let in_container = |f: &Found| container.is_none_or(|id| f.container.as_ref().is_some_and(|c| c.id == id));
+    let id_of = |f: &Found| f.container.as_ref().map(|c| c.id.clone());
+    let in_container = |f: &Found| {
+        container.is_none_or(|id| id_of(f).as_deref() == Some(id))
+            && of.is_none_or(|of| id_of(f).is_some_and(|id| of.contains(&id)))
+    };
     // The selection: the container's processes and every ancestor of theirs.
     let mut chosen: HashSet<ProcKey> = HashSet::new();
     for f in alive.iter().filter(|f| in_container(f)) {
@@ -95,7 +99,8 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
     let container = args.container.as_deref().map(|c| src.resolve_container(c)).transpose()?;
     let alive = src.reader.alive_at(at, None);
     src.sync_problems();
-    let tree = build(&alive, container.as_deref());
+    let of = args.of.ids(&src);
+    let tree = build(&alive, container.as_deref(), of.as_ref());
     let mut order = Vec::new();
     for r in &tree.roots {
         walk(&tree, *r, 0, &mut order);

@@ -62,6 +62,7 @@ fn registered(verdict: &Verdict, now: u64, register: &mut impl FnMut(Container) 
         last_seen: now,
         processes: 0,
         events: 0,
+        meta: Default::default(),
     }))
 }
 

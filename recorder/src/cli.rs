@@ -100,6 +100,22 @@ pub struct RunArgs {
     /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
     #[arg(long, value_enum, default_value = "auto")]
     pub attach: AttachArg,
+    /// Where a runtime keeps its files, as KIND=DIR (repeatable): `docker` (dockerd's data
+    /// root), `containerd` (its state dir), `storage` (containers/storage of podman and
+    /// cri-o), `oci` (runc or crun state root), `lxc` (an lxc path). Added to the defaults
+    /// and to the roots found on the running daemons' command lines; root-owned only.
+    #[arg(long, value_name = "KIND=DIR", value_parser = parse_runtime_root)]
+    pub runtime_root: Vec<(String, std::path::PathBuf)>,
+}
+
+fn parse_runtime_root(s: &str) -> Result<(String, std::path::PathBuf), String> {
+    let (kind, dir) = s.split_once('=').ok_or("expected KIND=DIR, e.g. docker=/srv/docker")?;
+    let mut check = crate::metadata::Roots::default();
+    check.add(kind, dir.into())?;
+    if !std::path::Path::new(dir).is_absolute() {
+        return Err(format!("{dir:?} is not an absolute path"));
+    }
+    Ok((kind.to_string(), dir.into()))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -109,6 +125,15 @@ pub enum AttachArg {
 }
 
 impl RunArgs {
+    pub fn runtime_roots(&self) -> crate::metadata::Roots {
+        let mut r = crate::metadata::Roots::default();
+        for (kind, dir) in &self.runtime_root {
+            // Checked when parsed.
+            let _ = r.add(kind, dir.clone());
+        }
+        r
+    }
+
     pub fn store_options(&self) -> ctrail_store::Options {
         ctrail_store::Options {
             segment_age_ns: self.segment_age,

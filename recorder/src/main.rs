@@ -7,7 +7,7 @@ mod control;
 mod decode;
 mod host;
 mod loader;
-mod names;
+mod metadata;
 mod preflight;
 mod run;
 mod snapshot;

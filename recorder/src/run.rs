@@ -115,6 +115,7 @@ fn settings(args: &RunArgs, host: &Host, attached_boot_ns: u64) -> Settings {
         wall_offset_ns: host.boot.wall_offset_ns,
         v1_hierarchy: host.v1.as_ref().map(|v| v.line.hierarchy_name()),
         attached_boot_ns,
+        runtime_roots: args.runtime_roots(),
     }
 }
 

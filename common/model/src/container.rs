@@ -1,14 +1,19 @@
 //! A container as the store keeps it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Runtime;
 
-/// A container as first and last seen, with the classifier's verdict.
+/// A container as first and last seen, with the classifier's verdict and what its runtime
+/// wrote about it on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
     pub id: String,
     pub runtime: Option<Runtime>,
+    /// The runtime's name for it (docker's `--name`, the lxc or nspawn machine name), from
+    /// the cgroup path or the runtime's files.
     pub name: Option<String>,
     pub pod_uid: Option<String>,
     pub outer_id: Option<String>,
@@ -18,4 +23,34 @@ pub struct Container {
     pub last_seen: u64,
     pub processes: u64,
     pub events: u64,
+    /// Store format 3 on; older records read as empty.
+    pub meta: Metadata,
+}
+
+/// What the runtime's own files said about a container when the recorder first saw it. A
+/// fact not found is `None`, never guessed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The image as the user typed it (`shop/api:1.4.2`).
+    pub image: Option<String>,
+    /// The image's content ID (`sha256:...`).
+    pub image_id: Option<String>,
+    /// The repository digest (`repo@sha256:...`) where the runtime stores one.
+    pub image_digest: Option<String>,
+    pub pod_name: Option<String>,
+    pub pod_namespace: Option<String>,
+    /// The container's name inside its pod (Kubernetes), or nerdctl's name.
+    pub container_name: Option<String>,
+    /// Labels (docker, podman) or OCI annotations (containerd, runc, crun).
+    pub labels: BTreeMap<String, String>,
+    /// Whether this is a pod's sandbox (pause) container; `None` outside pods.
+    pub sandbox: Option<bool>,
+    /// Which file each fact came from: fact name (`name`, `image`, `labels`, ...) -> path.
+    pub sources: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    pub fn is_empty(&self) -> bool {
+        *self == Metadata::default()
+    }
 }

@@ -16,7 +16,7 @@ mod runtime;
 
 pub use activity::{Action, Activity, Connection};
 pub use boot::{BootInfo, boot_index};
-pub use container::Container;
+pub use container::{Container, Metadata};
 pub use event::{Body, ContainerLife, Event};
 pub use gap::{Gap, GapReason};
 pub use kind::EventKind;

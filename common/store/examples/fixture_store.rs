@@ -42,6 +42,7 @@ fn main() {
         last_seen: T0,
         processes: 0,
         events: 0,
+        meta: Default::default(),
     });
     let ns = Namespaces {
         pid: 4026532001,

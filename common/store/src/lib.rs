@@ -31,8 +31,11 @@ use thiserror::Error;
 
 /// Version of the on-disk format. Readers refuse newer versions and foreign files. 2: sealed
 /// segments are `.seg` files (checksummed blocks, a chain); redb segments keep events by
-/// time alone. Format-1 redb segments (with their index tables) read as before.
-pub const FORMAT_VERSION: u32 = 2;
+/// time alone. 3: container records carry the runtime's metadata
+/// ([`ctrail_model::Metadata`]). Older segments read as before.
+pub const FORMAT_VERSION: u32 = 3;
+/// The first format whose container records carry [`ctrail_model::Metadata`].
+pub const METADATA_SINCE: u32 = 3;
 /// Held (flock) by the one recorder writing a data directory.
 pub const LOCK_FILE: &str = "lock";
 /// Where the recorder keeps its store unless told otherwise.

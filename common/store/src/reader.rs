@@ -359,7 +359,7 @@ impl StoreReader {
     }
 
     /// Every container, merged across segments by ID: first and last seen over all of
-    /// them, counts summed.
+    /// them, counts summed, the runtime and metadata from the first record that has them.
     pub fn containers(&self) -> Vec<Container> {
         let mut merged: HashMap<String, Container> = HashMap::new();
         for list in self.each(|s| s.reader.containers()) {
@@ -373,6 +373,13 @@ impl StoreReader {
                         if m.runtime.is_none() && c.runtime.is_some() {
                             m.runtime = c.runtime;
                             m.reason = c.reason;
+                        }
+                        // The runtime's files may be read after the segment that first
+                        // holds the container was sealed: a later record says them.
+                        if m.meta.is_empty() && !c.meta.is_empty() {
+                            m.meta = c.meta;
+                            m.name = m.name.take().or(c.name);
+                            m.pod_uid = m.pod_uid.take().or(c.pod_uid);
                         }
                     }
                     None => {

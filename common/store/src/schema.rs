@@ -43,6 +43,56 @@ pub const GAPS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("gaps"
 
 pub const MAGIC: &[u8] = b"ctrail-store";
 
+/// A container record as formats 1 and 2 stored it: [`ctrail_model::Container`] before
+/// its `meta` field (bincode names fields by position, so the old layout is kept here and
+/// read by format, never guessed from the bytes).
+#[derive(serde::Deserialize)]
+pub struct ContainerV2 {
+    id: String,
+    runtime: Option<ctrail_model::Runtime>,
+    name: Option<String>,
+    pod_uid: Option<String>,
+    outer_id: Option<String>,
+    cgroup: Option<String>,
+    reason: String,
+    first_seen: u64,
+    last_seen: u64,
+    processes: u64,
+    events: u64,
+}
+
+impl From<ContainerV2> for ctrail_model::Container {
+    fn from(c: ContainerV2) -> Self {
+        let ContainerV2 {
+            id,
+            runtime,
+            name,
+            pod_uid,
+            outer_id,
+            cgroup,
+            reason,
+            first_seen,
+            last_seen,
+            processes,
+            events,
+        } = c;
+        ctrail_model::Container {
+            id,
+            runtime,
+            name,
+            pod_uid,
+            outer_id,
+            cgroup,
+            reason,
+            first_seen,
+            last_seen,
+            processes,
+            events,
+            meta: Default::default(),
+        }
+    }
+}
+
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }

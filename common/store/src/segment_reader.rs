@@ -19,6 +19,8 @@ pub struct SegmentReader {
     /// keeps events by time alone, in one table keyed by one integer, so that ingest writes
     /// nothing else; its queries scan it.
     indexed: bool,
+    /// The store format the file was written in.
+    format: u32,
 }
 
 impl SegmentReader {
@@ -61,7 +63,12 @@ impl SegmentReader {
         drop(meta);
         // Format 1 has the index tables and (time, seq) keys; format 2 neither.
         let indexed = found < 2;
-        Ok(SegmentReader { tx, path, indexed })
+        Ok(SegmentReader { tx, path, indexed, format: found })
+    }
+
+    /// The store format the file was written in.
+    pub fn format(&self) -> u32 {
+        self.format
     }
 
     pub fn path(&self) -> &Path {
@@ -103,6 +110,10 @@ impl SegmentReader {
     }
 
     pub fn containers(&self) -> Result<Vec<(u32, Container)>, StoreError> {
+        if self.format < crate::METADATA_SINCE {
+            let old: Vec<(u32, ContainerV2)> = self.indexed(CONTAINERS, "container")?;
+            return Ok(old.into_iter().map(|(i, c)| (i, c.into())).collect());
+        }
         self.indexed(CONTAINERS, "container")
     }
 

@@ -45,8 +45,8 @@ impl Vouched {
 #[derive(Debug, Clone)]
 pub struct SegmentCheck {
     pub file: SegmentFile,
-    /// 1 (redb, indexed), 2 (`.seg`); the active segment and sealed redb ones of format 2
-    /// are redb too (events by time alone): `redb` says which.
+    /// The store format the file was written in (0 when it does not open); whether it is a
+    /// redb file or a `.seg` is `file.format`.
     pub format: u32,
     pub bytes: u64,
     /// As the file says (None when it could not be read).
@@ -211,7 +211,7 @@ fn check(f: &SegmentFile, named: Option<&Named>, store_id: Option<&str>) -> Segm
     let bytes = std::fs::symlink_metadata(&f.path).map(|m| m.len()).unwrap_or(0);
     let mut c = SegmentCheck {
         file: f.clone(),
-        format: if f.format == FileFormat::Seg { 2 } else { 1 },
+        format: 0,
         bytes,
         events: None,
         sha256: None,
@@ -220,8 +220,8 @@ fn check(f: &SegmentFile, named: Option<&Named>, store_id: Option<&str>) -> Segm
     };
     match f.format {
         FileFormat::Redb => {
-            match guarded(&f.path, || SegmentReader::open(f)?.event_count()) {
-                Ok(n) => c.events = Some(n),
+            match guarded(&f.path, || SegmentReader::open(f).and_then(|r| Ok((r.format(), r.event_count()?)))) {
+                Ok((format, n)) => (c.format, c.events) = (format, Some(n)),
                 // The active segment of a running recorder reads beside it; one that does
                 // not open is said (it is not vouched for either way).
                 Err(e) => c.problems.push(e.to_string()),
@@ -255,7 +255,7 @@ fn check(f: &SegmentFile, named: Option<&Named>, store_id: Option<&str>) -> Segm
             };
             match SegReader::open(&f.path) {
                 Ok(r) => {
-                    c.events = Some(r.event_count());
+                    (c.format, c.events) = (r.directory().format, Some(r.event_count()));
                     let theirs = &r.directory().meta.store_id;
                     if let Some(ours) = store_id
                         && theirs != ours

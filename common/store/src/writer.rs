@@ -23,7 +23,7 @@ use super::{
 fn wall_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
-use ctrail_model::{Body, BootInfo, Container, Event, Gap, GapReason, ProcKey, boot_index};
+use ctrail_model::{Body, BootInfo, Container, Event, Gap, GapReason, Metadata, ProcKey, boot_index};
 
 /// When to start a new segment, and what to keep.
 #[derive(Debug, Clone, Copy)]
@@ -315,6 +315,28 @@ impl StoreWriter {
         self.containers.push(c);
         self.dirty.insert(idx);
         idx
+    }
+
+    /// What the container's runtime files said, stored with it at the next commit. A name or
+    /// pod UID the cgroup path gave stays (the kernel's evidence); the files fill the rest.
+    pub fn describe(&mut self, id: &str, name: Option<String>, pod_uid: Option<String>, meta: Metadata) {
+        let Some(&idx) = self.index.get(id) else { return };
+        let c = &mut self.containers[idx as usize];
+        let mut meta = meta;
+        if c.name.is_some() {
+            meta.sources.insert("name".into(), "cgroup path".into());
+        } else {
+            c.name = name;
+        }
+        if c.pod_uid.is_some() {
+            meta.sources.insert("pod_uid".into(), "cgroup path".into());
+        } else {
+            c.pod_uid = pod_uid;
+        }
+        if c.meta != meta {
+            c.meta = meta;
+            self.dirty.insert(idx);
+        }
     }
 
     /// Keeps the checkpoint of the next segment up to date with one committed event.

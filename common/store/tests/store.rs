@@ -195,3 +195,32 @@ fn a_crashed_writer_keeps_every_committed_batch_and_the_next_open_stores_the_dow
     assert_eq!(pids(&dir), vec![10, 11, 12], "every committed batch, once");
     assert!(!fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".preparing")));
 }
+
+/// Runtime metadata learnt after a container's first events (the recorder reads the files
+/// off the ingest thread) is stored with it, survives sealing and compaction, and reads the
+/// same from the active segment and from `.seg` files; a later segment's record fills an
+/// earlier one's that sealed before the files were read.
+#[test]
+fn container_metadata_is_stored_with_the_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let id = "c0ffee".repeat(10) + "abcd";
+    let mut w = open(&dir, no_compaction(), T0);
+    // No name in its cgroup path (a docker container's path has only its ID).
+    let idx = w.container(ctrail_model::Container { name: None, ..common::docker(&id) });
+    w.commit(&Batch { events: vec![common::exec(7, T0 + 1, Some(idx))], gaps: vec![] }, T0 + 2).unwrap();
+    w.seal_now(T0 + 3).unwrap();
+    let mut meta = ctrail_model::Metadata { image: Some("shop/api:1.4.2".into()), ..Default::default() };
+    meta.labels.insert("team".into(), "pay".into());
+    meta.sources.insert("image".into(), "/var/lib/docker/containers/x/config.v2.json".into());
+    w.describe(&id, Some("web-1".into()), None, meta.clone());
+    w.commit(&Batch { events: vec![exit(7, T0 + 4)], gaps: vec![] }, T0 + 5).unwrap();
+    let live = StoreReader::open(&dir).unwrap().containers();
+    w.close(T0 + 6).unwrap();
+    let sealed = StoreReader::open(&dir).unwrap().containers();
+    for (when, list) in [("active", live), ("sealed", sealed)] {
+        let c = list.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{when}: {list:?}"));
+        assert_eq!(c.meta, meta, "{when}");
+        assert_eq!(c.name.as_deref(), Some("web-1"), "{when}");
+    }
+}

@@ -113,6 +113,12 @@ impl CsvCell for std::borrow::Cow<'_, str> {
     }
 }
 
+impl CsvCell for bool {
+    fn push(&self, row: &mut CsvRow) {
+        row.push(if *self { b"true" } else { b"false" });
+    }
+}
+
 impl CsvCell for String {
     fn push(&self, row: &mut CsvRow) {
         row.push(self.as_bytes());

@@ -23,11 +23,11 @@ pub struct EventRow<'a> {
 }
 
 /// The container a stored event is shown with: its segment's record, unless a later
-/// segment learned the runtime (the merged record then).
+/// segment learned the runtime or the runtime's metadata (the merged record then).
 pub fn shown_container<'a>(found: &'a Found, src: &'a Source) -> Option<&'a Container> {
     found.container.as_ref().map(|c| match c.runtime {
-        Some(_) => c.as_ref(),
-        None => src.containers().get(&c.id).unwrap_or(c.as_ref()),
+        Some(_) if !c.meta.is_empty() => c.as_ref(),
+        _ => src.containers().get(&c.id).unwrap_or(c.as_ref()),
     })
 }
 
@@ -71,6 +71,10 @@ impl<'a> EventRow<'a> {
             process_start: e.proc.start,
             container_id: self.container_id(),
             runtime: self.runtime(),
+            name: self.container.and_then(|c| c.name.as_deref()),
+            image: self.container.and_then(|c| c.meta.image.as_deref()),
+            pod_name: self.container.and_then(|c| c.meta.pod_name.as_deref()),
+            pod_namespace: self.container.and_then(|c| c.meta.pod_namespace.as_deref()),
             body,
         }
     }
@@ -184,6 +188,11 @@ pub struct EventJson<'a> {
     process_start: u64,
     container_id: Option<&'a str>,
     runtime: Option<&'static str>,
+    /// The container's name, image and pod (null when unknown or on the host).
+    name: Option<&'a str>,
+    image: Option<&'a str>,
+    pod_name: Option<&'a str>,
+    pod_namespace: Option<&'a str>,
     #[serde(flatten)]
     body: BodyJson<'a>,
 }

@@ -1,7 +1,7 @@
 //! A segment file, checked against the store's chain (`ctrail segments`).
 
 use ctrail_store::{
-    segment::State,
+    segment::{FileFormat, State},
     verify::{SegmentCheck, Vouched},
 };
 use serde::Serialize;
@@ -43,7 +43,9 @@ impl SegmentRow {
     pub fn new(c: &SegmentCheck) -> Self {
         let (state, first, last) = match c.file.state {
             State::Active => ("active", 0, 0),
-            State::Sealed { first, last } if c.format == 1 && c.vouched == Vouched::Pending => ("pending", first, last),
+            State::Sealed { first, last } if c.file.format == FileFormat::Redb && c.vouched == Vouched::Pending => {
+                ("pending", first, last)
+            }
             State::Sealed { first, last } => ("sealed", first, last),
         };
         SegmentRow {

@@ -85,6 +85,7 @@ fn container(id: &str) -> Container {
         last_seen: 0,
         processes: 0,
         events: 0,
+        meta: Default::default(),
     }
 }
 
@@ -221,6 +222,7 @@ pub fn hostile_store(dir: &Path) {
         last_seen: 0,
         processes: 0,
         events: 0,
+        meta: Default::default(),
     });
     let p = ProcKey::new(boot, 4000, 1001 * SEC);
     let mut x = exec(&["/bin/true"], &cgroup);

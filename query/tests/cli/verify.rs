@@ -35,7 +35,7 @@ fn an_intact_store_verifies_and_lists_its_segments() {
     assert_eq!(o.status.code(), Some(0));
     let rows = json_lines(&o);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0]["format"], 2);
+    assert_eq!(rows[0]["format"], ctrail_store::FORMAT_VERSION, "the format this ctrail writes");
     assert_eq!(rows[0]["state"], "sealed");
     assert_eq!(rows[0]["chain"], "vouched");
     assert_eq!(rows[0]["check"], "ok");

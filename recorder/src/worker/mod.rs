@@ -22,7 +22,11 @@ use ctrail_model::{Container, Event, EventKind, Gap, GapReason};
 use ctrail_store::{Batch, StoreWriter};
 use ctrail_wire::{self as wire, counter};
 
-use crate::{attribution::Attribution, names::Names, snapshot::Running};
+use crate::{
+    attribution::Attribution,
+    metadata::{self, Lookup},
+    snapshot::Running,
+};
 
 pub enum Msg {
     Snapshot(Vec<Running>),
@@ -48,6 +52,8 @@ pub struct Settings {
     pub v1_hierarchy: Option<String>,
     /// Boot-clock ns when the probes were attached: the start of the first loss window.
     pub attached_boot_ns: u64,
+    /// Runtime roots given with `--runtime-root` (more are found on the daemons' command lines).
+    pub runtime_roots: metadata::Roots,
 }
 
 /// Records that reached userspace but could not be decoded since the last loss poll: lost,
@@ -73,19 +79,20 @@ pub struct Worker<K: Kernel> {
     /// once the store accepts writes again.
     unstored: Option<Gap>,
     failing: bool,
-    names: Names,
+    metadata: Lookup,
     undecodable: Option<Undecodable>,
 }
 
-/// A container's index in the store, its name looked up on first sight.
-fn register(store: &mut StoreWriter, names: &mut Names, mut c: Container) -> u32 {
-    names.fill(&mut c);
+/// A container's index in the store; its runtime's files are read on first sight.
+fn register(store: &mut StoreWriter, metadata: &mut Lookup, c: Container) -> u32 {
+    metadata.ask(&c.id, c.runtime);
     store.container(c)
 }
 
 impl<K: Kernel> Worker<K> {
     pub fn new(store: StoreWriter, attribution: Attribution, kernel: K, settings: Settings) -> Self {
         let last_poll_boot_ns = settings.attached_boot_ns;
+        let metadata = Lookup::start(settings.runtime_roots.clone());
         Worker {
             store,
             attribution,
@@ -98,7 +105,7 @@ impl<K: Kernel> Worker<K> {
             last_poll_boot_ns,
             unstored: None,
             failing: false,
-            names: Names::default(),
+            metadata,
             undecodable: None,
         }
     }
@@ -241,6 +248,16 @@ impl<K: Kernel> Worker<K> {
         }
     }
 
+    /// Stores what a container's runtime files said (with the container, at the next commit).
+    fn describe(&mut self, f: metadata::Found) {
+        for r in &f.refused {
+            // Debug formatting: an ID or path taken from recorded data is shown escaped.
+            tracing::warn!("container {:?}: {r:?}", f.id);
+        }
+        tracing::debug!("container {:?}: metadata read in {:?}", f.id, f.took);
+        self.store.describe(&f.id, f.name, f.pod_uid, f.meta);
+    }
+
     pub fn run(mut self, rx: Receiver<Msg>) -> Totals {
         let poll_every = Duration::from_secs(1);
         let mut last_poll = Instant::now();
@@ -276,6 +293,9 @@ impl<K: Kernel> Worker<K> {
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            for f in self.metadata.found() {
+                self.describe(f);
+            }
             if last_poll.elapsed() >= poll_every {
                 self.poll_loss();
                 if let Err(e) = self.store.tick(wall_now()) {
@@ -288,6 +308,16 @@ impl<K: Kernel> Worker<K> {
             if self.batch.events.len() >= self.settings.batch_events || age_due {
                 self.commit();
             }
+        }
+        // Containers seen just before the stop: their files are still being read.
+        for f in self.metadata.finish(Duration::from_secs(1)) {
+            self.describe(f);
+        }
+        if self.metadata.dropped > 0 {
+            tracing::warn!(
+                "{} containers were recorded without runtime metadata (lookup queue full)",
+                self.metadata.dropped
+            );
         }
         self.poll_loss();
         self.commit();
@@ -353,6 +383,7 @@ mod tests {
             wall_offset_ns: 0,
             v1_hierarchy: None,
             attached_boot_ns: crate::host::boot_ns_now(),
+            runtime_roots: Default::default(),
         };
         let worker = Worker::new(store, Attribution::new(host, boot), NoKernel, settings);
         let mut unknown_kind = vec![0u8; 64];

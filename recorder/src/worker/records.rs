@@ -17,9 +17,9 @@ impl<K: Kernel> Worker<K> {
             let key = ProcKey::from_ticks(boot, r.tgid, r.start_ticks);
             let parent = ProcKey::from_ticks(boot, r.ppid, r.parent_start_ticks);
             let time = self.wall(key.start);
-            let (store, names) = (&mut self.store, &mut self.names);
+            let (store, metadata) = (&mut self.store, &mut self.metadata);
             let (container, _) =
-                self.attribution.on_exec(key, r.ppid, &r.exec, time, &mut |c| register(store, names, c));
+                self.attribution.on_exec(key, r.ppid, &r.exec, time, &mut |c| register(store, metadata, c));
             self.totals.snapshot += 1;
             self.push(Event {
                 time,
@@ -53,9 +53,9 @@ impl<K: Kernel> Worker<K> {
         let (body, container) = match decoded {
             Decoded::Exec(h, exec) => {
                 self.totals.received[0] += 1;
-                let (store, names) = (&mut self.store, &mut self.names);
+                let (store, metadata) = (&mut self.store, &mut self.metadata);
                 let (container, writeback) =
-                    self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| register(store, names, c));
+                    self.attribution.on_exec(key, h.ppid, &exec, time, &mut |c| register(store, metadata, c));
                 if let Some(w) = writeback
                     && let Err(e) = self.kernel.cache_verdict(w.key, w.container)
                 {
@@ -70,10 +70,10 @@ impl<K: Kernel> Worker<K> {
             }
             Decoded::CgroupMove(_, mv) => {
                 self.totals.received[3] += 1;
-                let (store, names) = (&mut self.store, &mut self.names);
+                let (store, metadata) = (&mut self.store, &mut self.metadata);
                 let v2 = mv.hierarchy.is_none();
                 let container =
-                    self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| register(store, names, c));
+                    self.attribution.on_cgroup_move(key, v2, &mv.path, cg, time, &mut |c| register(store, metadata, c));
                 (Body::CgroupMove(mv), container)
             }
             Decoded::Activity(_, mut a) => {
@@ -90,9 +90,9 @@ impl<K: Kernel> Worker<K> {
             }
             Decoded::CgroupDir { created, v2, path, .. } => {
                 self.totals.received[3] += 1;
-                let (store, names) = (&mut self.store, &mut self.names);
+                let (store, metadata) = (&mut self.store, &mut self.metadata);
                 let Some(container) =
-                    self.attribution.on_cgroup_dir(created, v2, &path, time, &mut |c| register(store, names, c))
+                    self.attribution.on_cgroup_dir(created, v2, &path, time, &mut |c| register(store, metadata, c))
                 else {
                     return;
                 };

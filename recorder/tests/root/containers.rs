@@ -69,6 +69,9 @@ impl Row {
     }
 }
 
+/// The image `ctl.sh` imports into every runtime.
+const IMAGE: &str = "ctrail-e2e/busybox:latest";
+
 fn argv_has(e: &Value, m: &str) -> bool {
     e["argv"].as_array().is_some_and(|a| a.iter().any(|x| x == m))
 }
@@ -157,10 +160,42 @@ fn every_runtime_is_recorded_and_replayed() {
         let exit3 = entry
             .is_some_and(|x| once.iter().any(|e| e["type"] == "exit" && e["pid"] == x["pid"] && e["exit_code"] == 3));
         row.expect(exit3, || "the short-lived entrypoint's exit code 3".into());
-        // 5. docker's own name for the container (`docker run --name ctrail-docker`)
+        // 5. what the runtime's files said, read when the container was first seen and
+        // queried now that it is gone (every container was removed above)
+        let record = |id: &str| containers.iter().find(|c| c["container_id"] == id).cloned().unwrap_or_default();
+        let (c, once_c) = (record(id), record(once_id));
+        let mut has = |c: &Value, key: &str, want: &str| {
+            row.expect(c[key] == want, || format!("{key} of {}: {} (expected {want})", c["container_id"], c[key]))
+        };
+        match rt.as_str() {
+            "docker" => {
+                has(&c, "name", "ctrail-docker");
+                has(&c, "image", IMAGE);
+                has(&c["labels"], "ctrail.test", "docker");
+                // The short-lived one too: its files were read before `docker rm`.
+                has(&once_c, "image", IMAGE);
+                for k in ["image_id", "metadata_source"] {
+                    let ok = c[k].as_str().is_some_and(|s| s.starts_with("sha256:")) || c[k].is_object();
+                    row.expect(ok, || format!("{k}: {}", c[k]));
+                }
+            }
+            "podman" | "podman-crun" => {
+                has(&c, "name", &format!("ctrail-{rt}"));
+                has(&c, "image", &format!("localhost/{IMAGE}"));
+                has(&once_c, "image", &format!("localhost/{IMAGE}"));
+            }
+            "containerd" => has(&c["labels"], "ctrail.test", "containerd"),
+            "lxc" | "nspawn" => has(&c, "name", &format!("ctrail-{rt}")),
+            _ => {}
+        }
+        // ...and a query in those terms finds the container's events
         if rt == "docker" {
-            let name = containers.iter().find(|c| c["container_id"] == id.as_str()).map(|c| c["name"].clone());
-            row.expect(name == Some("ctrail-docker".into()), || format!("docker's name for it, got {name:?}"));
+            let (_, by_label) = ctrail(&data, &["events", "--label", "ctrail.test=docker", "--type", "exec"]);
+            row.expect(!by_label.is_empty() && by_label.iter().all(|e| e["container_id"] == id.as_str()), || {
+                format!("--label ctrail.test=docker: {by_label:?}")
+            });
+            let (_, by_name) = ctrail(&data, &["containers", "--name", "ctrail-docker"]);
+            row.expect(by_name.len() == 1, || format!("containers --name: {by_name:?}"));
         }
         rows.push(row);
     }

@@ -26,7 +26,10 @@ pub mod writer;
 use ctrail_model::{BootInfo, Gap};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT: u32 = 2;
+/// The format `.seg` files are written in (the store's); read from [`FIRST_FORMAT`] on.
+pub const FORMAT: u32 = crate::FORMAT_VERSION;
+/// `.seg` files began with store format 2.
+pub const FIRST_FORMAT: u32 = 2;
 pub const HEADER_MAGIC: &[u8; 8] = b"CTRAILSG";
 pub const FOOTER_MAGIC: &[u8; 8] = b"CTRAILFT";
 pub const HEADER_LEN: u64 = 16;

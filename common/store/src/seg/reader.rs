@@ -13,9 +13,10 @@ use ctrail_model::{BootInfo, Container, Event, Gap, ProcKey};
 use serde::de::DeserializeOwned;
 
 use super::{
-    BlockRef, Directory, FOOTER_LEN, FOOTER_MAGIC, FORMAT, HEADER_LEN, HEADER_MAGIC, MAX_RAW, ProcEntry, sha256,
+    BlockRef, Directory, FIRST_FORMAT, FOOTER_LEN, FOOTER_MAGIC, FORMAT, HEADER_LEN, HEADER_MAGIC, MAX_RAW, ProcEntry,
+    sha256,
 };
-use crate::{StoreError, schema::decode, trust};
+use crate::{StoreError, schema::ContainerV2, schema::decode, trust};
 
 pub struct SegReader {
     file: fs::File,
@@ -57,7 +58,7 @@ impl SegReader {
         if format > FORMAT {
             return Err(StoreError::TooNew { path: path.to_path_buf(), found: format });
         }
-        if format != FORMAT || header[12..16] != [0; 4] {
+        if format < FIRST_FORMAT || header[12..16] != [0; 4] {
             return Err(damaged(path, format!("header says format {format}")));
         }
         let footer = read_exact_at(&file, path, size - FOOTER_LEN, FOOTER_LEN)?;
@@ -75,7 +76,7 @@ impl SegReader {
             return Err(damaged(path, "the directory does not match its checksum"));
         }
         let dir: Directory = unpack(path, &packed, MAX_RAW, "directory")?;
-        if dir.format != FORMAT {
+        if dir.format != format {
             return Err(damaged(path, format!("the directory says format {}", dir.format)));
         }
         // Tables lie between the header and the directory: a reference elsewhere is damage
@@ -175,7 +176,20 @@ impl SegReader {
     }
 
     pub fn containers(&self) -> Result<Vec<(u32, Container)>, StoreError> {
-        let v = self.table(&self.containers, &self.dir.containers, "the container records")?;
+        let what = "the container records";
+        let v = self
+            .containers
+            .get_or_init(|| {
+                if self.dir.format < crate::METADATA_SINCE {
+                    self.read::<Vec<(u32, ContainerV2)>>(&self.dir.containers, what)
+                        .map(|v| v.into_iter().map(|(i, c)| (i, c.into())).collect())
+                } else {
+                    self.read(&self.dir.containers, what)
+                }
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| damaged(&self.path, e.clone()))?;
         if v.len() != self.dir.containers.events as usize {
             return Err(damaged(&self.path, "the container records do not match their count"));
         }

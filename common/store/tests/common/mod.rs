@@ -55,6 +55,7 @@ pub fn docker(id: &str) -> Container {
         last_seen: T0,
         processes: 0,
         events: 0,
+        meta: Default::default(),
     }
 }
 

@@ -42,8 +42,25 @@ fn main() {
         last_seen: T0,
         processes: 0,
         events: 0,
+        // BEGIN since 0.1.0+16
         meta: Default::default(),
+        // END since
     });
+    // BEGIN since 0.1.0+16
+    let mut meta = ctrail_model::Metadata {
+        image: Some("shop/api:1.4.2".into()),
+        image_id: Some("sha256:5e1d2c3b4a5968778695a4b3c2d1e0f5e1d2c3b4a5968778695a4b3c2d1e0f".into()),
+        image_digest: Some("shop/api@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9".into()),
+        pod_name: Some("api-7f9c".into()),
+        pod_namespace: Some("payments".into()),
+        container_name: Some("api".into()),
+        sandbox: Some(false),
+        ..Default::default()
+    };
+    meta.labels.insert("team".into(), "pay".into());
+    meta.sources.insert("image".into(), format!("/var/lib/docker/containers/{ID}/config.v2.json"));
+    w.describe(ID, Some("web-1".into()), Some("0b8e4f7a-1c2d-4e5f-9a8b-7c6d5e4f3a2b".into()), meta);
+    // END since
     let ns = Namespaces {
         pid: 4026532001,
         mnt: 4026532002,

@@ -56,8 +56,9 @@ impl CgroupSet {
         let mut lines = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
-            let raw = raw.trim_end_matches('\r');
-            if raw.trim().is_empty() {
+            // Pasted text carries surrounding whitespace; /proc never does.
+            let raw = raw.trim();
+            if raw.is_empty() {
                 continue;
             }
             let mut parts = raw.splitn(3, ':');

@@ -34,8 +34,28 @@ pub struct ContainerMatch {
 /// with cgroupfs, containerd puts a task at `/<namespace>/<id>`.
 const CONTAINERD_NAMESPACES: [&str; 4] = ["default", "k8s.io", "buildkit", "nerdctl"];
 
+/// A 64-digit container ID; upper-case digits too (they come back from tools' output and
+/// pasted text): [`found`] stores the ID in lower case.
 pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// An ECS task ID: 32 hex digits, or a UUID (earlier Fargate).
+fn is_task_id(s: &str) -> bool {
+    let hex = s.bytes().filter(|b| b.is_ascii_hexdigit()).count();
+    (s.len() == 32 && hex == 32) || (s.len() == 36 && hex == 32 && s.bytes().filter(|&b| b == b'-').count() == 4)
+}
+
+/// Cloud Foundry garden's container handle: 8-4-4-4-4 hex digits.
+fn is_garden_handle(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts.iter().zip([8, 4, 4, 4, 4]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// systemd's unit suffixes: a cgroup so named is a unit, not a container's.
+fn is_unit(c: &str) -> bool {
+    [".service", ".scope", ".slice", ".socket", ".mount"].iter().any(|s| c.ends_with(s))
 }
 
 fn scope_id<'a>(c: &'a str, prefix: &str) -> Option<&'a str> {
@@ -93,13 +113,37 @@ fn found(
     name: Option<String>,
     rule: &'static str,
 ) -> Option<ContainerMatch> {
-    Some(ContainerMatch { runtime, id: id.into(), pod_uid, name, rule, outer_id: None })
+    let mut id = id.into();
+    if is_hex64(&id) {
+        id.make_ascii_lowercase();
+    }
+    let pod_uid = pod_uid.map(|u| u.to_ascii_lowercase());
+    Some(ContainerMatch { runtime, id, pod_uid, name, rule, outer_id: None })
 }
 
 fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
     let c = comps[i];
     let prev = i.checked_sub(1).map(|p| comps[p]);
-    let in_kubepods = comps[..i].iter().any(|p| *p == "kubepods" || p.starts_with("kubepods"));
+    // A path seen through a private cgroup namespace climbs out with `..`: what it shows
+    // below that is read as well as the text allows (the kernel's own path is absolute).
+    let in_kubepods = comps[..i].iter().any(|p| *p == "kubepods" || p.starts_with("kubepods") || *p == "..");
+
+    // systemd driver paths as cgroupfs shows them: `<slice>:<prefix>:<id>` in one component
+    // (containerd and cri-o with SystemdCgroup on cgroupfs-style trees, docker on v1).
+    let mut triple = c.splitn(3, ':');
+    if let (Some(slice), Some(prefix), Some(id)) = (triple.next(), triple.next(), triple.next())
+        && is_hex64(id)
+    {
+        let rt = match prefix {
+            "cri-containerd" | "containerd" => Some(Runtime::Containerd),
+            "crio" => Some(Runtime::CriO),
+            "docker" => Some(Runtime::Docker),
+            "libpod" => Some(Runtime::Podman),
+            _ => None,
+        };
+        let pod = slice.starts_with("kubepods").then(|| pod_uid_from_slice(slice)).flatten();
+        return found(rt, id, pod, None, "systemd driver triple (slice:runtime:id)");
+    }
 
     // Kubernetes, systemd driver: kubepods[-qos]-pod<uid>.slice/<runtime>-<id>.scope
     if let Some(p) = prev.filter(|p| p.starts_with("kubepods") && p.contains("pod")) {
@@ -190,12 +234,26 @@ fn container_at(comps: &[&str], i: usize) -> Option<ContainerMatch> {
         let name = unescape_unit(name);
         return found(Some(Runtime::SystemdNspawn), name.clone(), None, Some(name), "machined machine scope");
     }
-    // Amazon ECS: /ecs/<task>/<container>
-    if i == 2 && comps[0] == "ecs" && !c.is_empty() {
-        return found(None, c, None, Some(comps[1].into()), "amazon ECS task container");
+    // Amazon ECS: /ecs/[<cluster>/]<task>/<container>; Fargate 1.4: /ecs/<task>/<task>-<n>.
+    // The task is the name; a task ID alone is not a container.
+    if i >= 2
+        && comps[0] == "ecs"
+        && let Some(task) = prev.filter(|p| is_task_id(p))
+    {
+        let fargate = c
+            .strip_prefix(task)
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if is_hex64(c) || fargate {
+            return found(None, c, None, Some(task.into()), "amazon ECS task container");
+        }
     }
-    // containerd with cgroupfs: /<namespace>/<id>
-    if i == 1 && CONTAINERD_NAMESPACES.contains(&comps[0]) && !c.is_empty() {
+    // Cloud Foundry: /garden/<handle>
+    if prev == Some("garden") && is_garden_handle(c) {
+        return found(None, c, None, None, "Cloud Foundry garden container");
+    }
+    // containerd with cgroupfs: /<namespace>/<id>; units there are systemd's, not tasks
+    if i == 1 && CONTAINERD_NAMESPACES.contains(&comps[0]) && !c.is_empty() && !is_unit(c) {
         return found(Some(Runtime::Containerd), c, None, None, "containerd namespace cgroup");
     }
     None

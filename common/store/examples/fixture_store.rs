@@ -59,7 +59,7 @@ fn main() {
     };
     meta.labels.insert("team".into(), "pay".into());
     meta.sources.insert("image".into(), format!("/var/lib/docker/containers/{ID}/config.v2.json"));
-    w.describe(ID, Some("web-1".into()), Some("0b8e4f7a-1c2d-4e5f-9a8b-7c6d5e4f3a2b".into()), meta);
+    w.describe(ID, Some("web-1".into()), Some("0b8e4f7a-1c2d-4e5f-9a8b-7c6d5e4f3a2b".into()), None, meta);
     // END since
     let ns = Namespaces {
         pid: 4026532001,

@@ -23,7 +23,7 @@ use super::{
 fn wall_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
-use ctrail_model::{Body, BootInfo, Container, Event, Gap, GapReason, Metadata, ProcKey, boot_index};
+use ctrail_model::{Body, BootInfo, Container, Event, Gap, GapReason, Metadata, ProcKey, Runtime, boot_index};
 
 /// When to start a new segment, and what to keep.
 #[derive(Debug, Clone, Copy)]
@@ -318,11 +318,26 @@ impl StoreWriter {
     }
 
     /// What the container's runtime files said, stored with it at the next commit. A name or
-    /// pod UID the cgroup path gave stays (the kernel's evidence); the files fill the rest.
-    pub fn describe(&mut self, id: &str, name: Option<String>, pod_uid: Option<String>, meta: Metadata) {
+    /// pod UID the cgroup path gave stays (the kernel's evidence); the files fill the rest,
+    /// the runtime too when the path did not say (a cgroupfs kubepods path does not).
+    pub fn describe(
+        &mut self,
+        id: &str,
+        name: Option<String>,
+        pod_uid: Option<String>,
+        runtime: Option<Runtime>,
+        meta: Metadata,
+    ) {
         let Some(&idx) = self.index.get(id) else { return };
         let c = &mut self.containers[idx as usize];
         let mut meta = meta;
+        if c.runtime.is_some() {
+            meta.sources.remove("runtime");
+        } else if let Some(r) = runtime {
+            c.runtime = Some(r);
+            c.reason = format!("{}; runtime from its files", c.reason);
+            self.dirty.insert(idx);
+        }
         if c.name.is_some() {
             meta.sources.insert("name".into(), "cgroup path".into());
         } else {

@@ -213,7 +213,7 @@ fn container_metadata_is_stored_with_the_container() {
     let mut meta = ctrail_model::Metadata { image: Some("shop/api:1.4.2".into()), ..Default::default() };
     meta.labels.insert("team".into(), "pay".into());
     meta.sources.insert("image".into(), "/var/lib/docker/containers/x/config.v2.json".into());
-    w.describe(&id, Some("web-1".into()), None, meta.clone());
+    w.describe(&id, Some("web-1".into()), None, None, meta.clone());
     w.commit(&Batch { events: vec![exit(7, T0 + 4)], gaps: vec![] }, T0 + 5).unwrap();
     let live = StoreReader::open(&dir).unwrap().containers();
     w.close(T0 + 6).unwrap();

@@ -11,6 +11,9 @@ use serde_json::Value;
 pub struct Facts {
     pub name: Option<String>,
     pub pod_uid: Option<String>,
+    /// The runtime whose files held the container (the cgroup path may not say: a
+    /// cgroupfs kubepods path, for one).
+    pub runtime: Option<ctrail_model::Runtime>,
     pub meta: Metadata,
     /// Files refused or unparsable, for the log.
     pub refused: Vec<String>,
@@ -35,6 +38,14 @@ impl Facts {
             "container_name" => &mut m.container_name,
             _ => return None,
         })
+    }
+
+    /// The runtime whose file this is, unless an earlier file said.
+    pub fn runtime(&mut self, r: ctrail_model::Runtime, source: &Path) {
+        if self.runtime.is_none() {
+            self.runtime = Some(r);
+            self.meta.sources.insert("runtime".into(), source.display().to_string());
+        }
     }
 
     /// Sets `fact` from `source` unless an earlier file stated it.

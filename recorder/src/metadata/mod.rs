@@ -38,6 +38,7 @@ pub struct Found {
     pub id: String,
     pub name: Option<String>,
     pub pod_uid: Option<String>,
+    pub runtime: Option<Runtime>,
     pub meta: Metadata,
     /// Files that were there but refused (not root's, a symlink, too large, unparsable).
     pub refused: Vec<String>,
@@ -74,6 +75,7 @@ impl Lookup {
                         id: r.id,
                         name: f.name,
                         pod_uid: f.pod_uid,
+                        runtime: f.runtime,
                         meta: f.meta,
                         refused: f.refused,
                         took: t.elapsed(),

@@ -4,6 +4,7 @@
 
 use std::{collections::BTreeMap, path::Path};
 
+use ctrail_model::Runtime;
 use serde_json::Value;
 
 use super::{
@@ -32,6 +33,7 @@ pub fn docker(cx: &mut Ctx, id: &str, f: &mut Facts) -> bool {
     for root in roots {
         let Some(path) = files::under(&root, &["containers", id, "config.v2.json"]) else { return false };
         let Some(v) = cx.json(&path, f) else { continue };
+        f.runtime(Runtime::Docker, &path);
         let config = v.get("Config").cloned().unwrap_or(Value::Null);
         f.set("name", text(&v, "Name").map(|n| n.trim_start_matches('/').to_string()), &path);
         f.set("image", text(&config, "Image"), &path);
@@ -65,6 +67,7 @@ pub fn containerd(cx: &mut Ctx, id: &str, f: &mut Facts) -> bool {
         for ns in namespaces(&tasks) {
             let Some(path) = files::under(&tasks, &[&ns, id, "config.json"]) else { continue };
             if let Some(v) = cx.json(&path, f) {
+                f.runtime(Runtime::Containerd, &path);
                 spec(&v, &path, f);
                 return true;
             }
@@ -75,6 +78,7 @@ pub fn containerd(cx: &mut Ctx, id: &str, f: &mut Facts) -> bool {
         for ns in namespaces(&runc) {
             let Some(path) = files::under(&runc, &[&ns, id, "state.json"]) else { continue };
             if let Some(v) = cx.json(&path, f) {
+                f.runtime(Runtime::Containerd, &path);
                 runc_state(&v, &path, f);
                 return true;
             }
@@ -148,6 +152,9 @@ pub fn storage(cx: &mut Ctx, id: &str, f: &mut Facts) -> bool {
             && let Some(v) = cx.json(&path, f)
         {
             let a = string_map(v.get("annotations"));
+            if a.keys().any(|k| k.starts_with("io.kubernetes.cri-o.")) {
+                f.runtime(Runtime::CriO, &path);
+            }
             f.kubernetes(&a, &path);
             // cri-o keeps the pod's labels as JSON in one annotation.
             if let Some(l) = a.get("io.kubernetes.cri-o.Labels").and_then(|l| serde_json::from_str(l).ok()) {
@@ -162,6 +169,7 @@ pub fn storage(cx: &mut Ctx, id: &str, f: &mut Facts) -> bool {
             continue;
         };
         found = true;
+        f.runtime(Runtime::Podman, &list);
         let meta: Value =
             c.get("metadata").and_then(Value::as_str).and_then(|m| serde_json::from_str(m).ok()).unwrap_or_default();
         let names = c.get("names").and_then(Value::as_array);

@@ -255,7 +255,7 @@ impl<K: Kernel> Worker<K> {
             tracing::warn!("container {:?}: {r:?}", f.id);
         }
         tracing::debug!("container {:?}: metadata read in {:?}", f.id, f.took);
-        self.store.describe(&f.id, f.name, f.pod_uid, f.meta);
+        self.store.describe(&f.id, f.name, f.pod_uid, f.runtime, f.meta);
     }
 
     pub fn run(mut self, rx: Receiver<Msg>) -> Totals {

@@ -7,7 +7,7 @@
 
 use std::{
     fmt::Write as _,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -26,14 +26,6 @@ fn ctl_run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `ctrail ARGS --data-dir DATA --format json`: exit code and the JSON lines.
-fn ctrail(data: &Path, args: &[&str]) -> (i32, Vec<Value>) {
-    let o =
-        Command::new(ctrail_bin()).args(args).arg("--data-dir").arg(data).args(["--format", "json"]).output().unwrap();
-    let rows = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    (o.status.code().unwrap_or(-1), rows)
 }
 
 /// The runtime ctrail must name for each harness runtime (`None`: the host).

@@ -255,3 +255,11 @@ pub fn ctrail_bin() -> PathBuf {
     assert!(p.exists(), "{} is not built: run the workspace's tests (cargo test --workspace)", p.display());
     p
 }
+
+/// `ctrail ARGS --data-dir DATA --format json`: exit code and the JSON lines.
+pub fn ctrail(data: &Path, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
+    let o =
+        Command::new(ctrail_bin()).args(args).arg("--data-dir").arg(data).args(["--format", "json"]).output().unwrap();
+    let rows = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (o.status.code().unwrap_or(-1), rows)
+}

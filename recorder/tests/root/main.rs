@@ -9,4 +9,5 @@ mod containers;
 mod helpers;
 mod hostile;
 mod kernel;
+mod pod;
 mod store;

@@ -49,8 +49,23 @@ pub struct Metadata {
     pub sources: BTreeMap<String, String>,
 }
 
-impl Metadata {
-    pub fn is_empty(&self) -> bool {
-        *self == Metadata::default()
+impl Container {
+    /// Folds another segment's record of the same container into this one: first and last
+    /// seen over both, counts summed, the runtime and the metadata from whichever has them
+    /// (the runtime's files may be read after the segment first holding it was sealed).
+    pub fn absorb(&mut self, c: &Container) {
+        self.first_seen = self.first_seen.min(c.first_seen);
+        self.last_seen = self.last_seen.max(c.last_seen);
+        self.events += c.events;
+        self.processes += c.processes;
+        if self.runtime.is_none() && c.runtime.is_some() {
+            self.runtime = c.runtime;
+            self.reason.clone_from(&c.reason);
+        }
+        if self.meta.sources.is_empty() && !c.meta.sources.is_empty() {
+            self.meta = c.meta.clone();
+            self.name = self.name.take().or_else(|| c.name.clone());
+            self.pod_uid = self.pod_uid.take().or_else(|| c.pod_uid.clone());
+        }
     }
 }

@@ -83,11 +83,7 @@ pub fn merge(dir: &Path, inputs: &[SegmentFile], store_id: &str) -> Result<(Segm
                         containers.push(Container { events: 0, processes: 0, ..c.clone() });
                         (containers.len() - 1) as u32
                     });
-                    let m = &mut containers[n as usize];
-                    m.first_seen = m.first_seen.min(c.first_seen);
-                    m.last_seen = m.last_seen.max(c.last_seen);
-                    m.events += c.events;
-                    m.processes += c.processes;
+                    containers[n as usize].absorb(c);
                     (i, n)
                 })
                 .collect()

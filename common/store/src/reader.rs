@@ -365,23 +365,7 @@ impl StoreReader {
         for list in self.each(|s| s.reader.containers()) {
             for (_, c) in list {
                 match merged.get_mut(&c.id) {
-                    Some(m) => {
-                        m.first_seen = m.first_seen.min(c.first_seen);
-                        m.last_seen = m.last_seen.max(c.last_seen);
-                        m.events += c.events;
-                        m.processes += c.processes;
-                        if m.runtime.is_none() && c.runtime.is_some() {
-                            m.runtime = c.runtime;
-                            m.reason = c.reason;
-                        }
-                        // The runtime's files may be read after the segment that first
-                        // holds the container was sealed: a later record says them.
-                        if m.meta.is_empty() && !c.meta.is_empty() {
-                            m.meta = c.meta;
-                            m.name = m.name.take().or(c.name);
-                            m.pod_uid = m.pod_uid.take().or(c.pod_uid);
-                        }
-                    }
+                    Some(m) => m.absorb(&c),
                     None => {
                         merged.insert(c.id.clone(), c);
                     }

@@ -22,11 +22,12 @@ pub struct EventRow<'a> {
     pub container: Option<&'a Container>,
 }
 
-/// The container a stored event is shown with: its segment's record, unless a later
-/// segment learned the runtime or the runtime's metadata (the merged record then).
+/// The container a stored event is shown with: its segment's record, unless that segment
+/// was written before the runtime or the runtime's files were known (no metadata source,
+/// not even "looked, none found"): the merged record then, which a later segment filled.
 pub fn shown_container<'a>(found: &'a Found, src: &'a Source) -> Option<&'a Container> {
     found.container.as_ref().map(|c| match c.runtime {
-        Some(_) if !c.meta.is_empty() => c.as_ref(),
+        Some(_) if !c.meta.sources.is_empty() => c.as_ref(),
         _ => src.containers().get(&c.id).unwrap_or(c.as_ref()),
     })
 }

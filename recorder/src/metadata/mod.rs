@@ -71,6 +71,10 @@ impl Lookup {
                         // A daemon started (or moved) since the roots were found.
                         f = read(&mut finder, &r).0;
                     }
+                    // Said, so that a reader tells "looked, nothing there" from "not looked yet".
+                    if f.meta.sources.is_empty() {
+                        f.meta.sources.insert("lookup".into(), "no file of its runtime found".into());
+                    }
                     let found = Found {
                         id: r.id,
                         name: f.name,

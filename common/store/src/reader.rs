@@ -132,35 +132,24 @@ fn retention_gaps(deleted: &[(Named, String)]) -> Vec<Gap> {
     out.into_iter().map(|(g, _, _)| g).collect()
 }
 
-/// Segments set aside as damaged, as gaps (the chain has their span and count).
+/// A whole segment's span as a gap of `reason` (the chain has its span and count).
+fn segment_gap(n: &Named, reason: GapReason) -> Gap {
+    Gap { start: n.first, end: n.last.max(n.first), lost_exec: 0, lost_fork: 0, lost_exit: 0, lost_other: 0, reason }
+}
+
+/// Segments set aside as damaged, as gaps.
 fn damaged_gaps(set_aside: &[(Named, String)]) -> Vec<Gap> {
     set_aside
         .iter()
-        .map(|(n, why)| Gap {
-            start: n.first,
-            end: n.last.max(n.first),
-            lost_exec: 0,
-            lost_fork: 0,
-            lost_exit: 0,
-            lost_other: 0,
-            reason: GapReason::Damaged { segment: n.name.clone(), events: n.events, detail: why.clone() },
+        .map(|(n, why)| {
+            segment_gap(n, GapReason::Damaged { segment: n.name.clone(), events: n.events, detail: why.clone() })
         })
         .collect()
 }
 
 /// Segments the recorder found removed behind its back, as gaps.
 fn lost_gaps(lost: &[Named]) -> Vec<Gap> {
-    lost.iter()
-        .map(|n| Gap {
-            start: n.first,
-            end: n.last.max(n.first),
-            lost_exec: 0,
-            lost_fork: 0,
-            lost_exit: 0,
-            lost_other: 0,
-            reason: GapReason::SegmentLost { segment: n.name.clone(), events: n.events },
-        })
-        .collect()
+    lost.iter().map(|n| segment_gap(n, GapReason::SegmentLost { segment: n.name.clone(), events: n.events })).collect()
 }
 
 /// An event with the container record of the segment it came from.

@@ -3,32 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use serde::Serialize;
 
-use crate::{
-    cli::ContainersArgs,
-    output::{self, Listing, csv_row::CsvRow},
-    rows::container::ContainerRow,
-    source::Source,
-};
+use crate::{cli::ContainersArgs, output, rows::container::ContainerRow, source::Source};
 
-impl Listing for ContainerRow<'_> {
-    type Csv = ContainerRow<'static>;
-    const TABLE: &'static [&'static str] = ContainerRow::TABLE;
-
-    fn json(&self) -> impl Serialize {
-        self
-    }
-
-    fn csv(&self, row: &mut CsvRow) -> bool {
-        row.extend(self);
-        true
-    }
-
-    fn table(&self) -> Vec<Vec<u8>> {
-        ContainerRow::table(self)
-    }
-}
+output::self_listing!(ContainerRow<'_>, ContainerRow<'static>);
 
 pub fn run(args: ContainersArgs) -> Result<ExitCode> {
     let src = Source::open(&args.store.data_dir)?;

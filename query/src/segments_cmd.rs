@@ -4,31 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
-use crate::{
-    cli::SegmentsArgs,
-    output::{self, Listing, csv_row::CsvRow},
-    rows::segment::SegmentRow,
-};
+use crate::{cli::SegmentsArgs, output, rows::segment::SegmentRow};
 
-impl Listing for SegmentRow {
-    type Csv = SegmentRow;
-    const TABLE: &'static [&'static str] = SegmentRow::TABLE;
-
-    fn json(&self) -> impl Serialize {
-        self
-    }
-
-    fn csv(&self, row: &mut CsvRow) -> bool {
-        row.extend(self);
-        true
-    }
-
-    fn table(&self) -> Vec<Vec<u8>> {
-        SegmentRow::table(self)
-    }
-}
+output::self_listing!(SegmentRow, SegmentRow);
 
 pub fn run(args: SegmentsArgs) -> Result<ExitCode> {
     let dir = &args.store.data_dir;

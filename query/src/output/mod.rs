@@ -56,6 +56,31 @@ pub trait Listing {
     fn table(&self) -> Vec<Vec<u8>>;
 }
 
+/// [`Listing`] for a row type that is its own JSON object (serde), CSV row ([`CsvRecord`],
+/// whose `'static` form is `$csv`) and table row (an inherent `TABLE` and `table`).
+macro_rules! self_listing {
+    ($row:ty, $csv:ty) => {
+        impl $crate::output::Listing for $row {
+            type Csv = $csv;
+            const TABLE: &'static [&'static str] = <$csv>::TABLE;
+
+            fn json(&self) -> impl serde::Serialize {
+                self
+            }
+
+            fn csv(&self, row: &mut $crate::output::csv_row::CsvRow) -> bool {
+                row.extend(self);
+                true
+            }
+
+            fn table(&self) -> Vec<Vec<u8>> {
+                <$row>::table(self)
+            }
+        }
+    };
+}
+pub(crate) use self_listing;
+
 /// Writes `items` to stdout in `format`; a table gets `title` above it, and is left out
 /// when there is nothing to show (the exit status says so).
 pub fn write_listing<L: Listing>(

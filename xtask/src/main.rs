@@ -227,6 +227,7 @@ fn bench() -> Result<()> {
     build_deps()?;
     let started = shell("date -u +%Y-%m-%dT%H:%M:%SZ");
     let storm = bench_output("ctrail-recorder", "exec_storm")?;
+    let containers = bench_output("ctrail-recorder", "containers")?;
     let syscalls = bench_output("ctrail-recorder", "syscalls")?;
     let ingest = bench_output("ctrail-store", "ingest")?;
     let store = bench_output("ctrail", "store")?;
@@ -246,6 +247,7 @@ fn bench() -> Result<()> {
          Every number is measured in the same run as its baseline, rounds interleaved where \
          they compare tracers; these machines are noisy, so read ratios rather than absolutes.\n\n\
          {notes}\n## Exec storms: overhead, loss, CPU and memory\n\n{storm}\n\
+         ## Containers: runtime metadata, and a storm inside one\n\n{containers}\n\
          ## System call overhead\n\n```\n{syscalls}```\n\n## Store: ingest and queries\n\n{ingest}\n{store}\n\
          ## Classifier\n\n```\n{classify}```\n",
         shell("git rev-parse --short HEAD"),

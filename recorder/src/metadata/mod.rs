@@ -137,8 +137,10 @@ impl Lookup {
 }
 
 /// The readers for a runtime, in the reference's order; all of them when the cgroup path
-/// did not say which runtime (a kubepods cgroupfs path, for one). Also whether the first
-/// reader, the runtime's own, found the container.
+/// did not say which runtime (a kubepods cgroupfs path, for one). Also whether the files
+/// were where the roots say: the runtime's own reader found the container, or, when the
+/// runtime is unknown, any reader did. A miss costs a rescan, and the lookups queued behind
+/// it wait: a container that exits at once has its files removed within milliseconds.
 fn read(finder: &mut roots::Finder, r: &Request) -> (facts::Facts, bool) {
     use runtimes::*;
     type Reader = fn(&mut Ctx, &str, &mut facts::Facts) -> bool;
@@ -154,11 +156,16 @@ fn read(finder: &mut roots::Finder, r: &Request) -> (facts::Facts, bool) {
     };
     let mut f = facts::Facts::default();
     let mut cx = Ctx { roots: finder.roots(), budget: BUDGET };
-    let mut first = None;
+    let (mut first, mut any) = (None, false);
     for reader in readers {
         // Later readers only fill what earlier ones left unknown (the first file wins).
         let found = reader(&mut cx, &r.id, &mut f);
         first.get_or_insert(found);
+        any |= found;
     }
-    (f, first.unwrap_or(true))
+    let found = match r.runtime {
+        None => any,
+        Some(_) => first.unwrap_or(true),
+    };
+    (f, found)
 }

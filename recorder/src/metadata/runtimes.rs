@@ -304,6 +304,32 @@ mod tests {
     }
 
     #[test]
+    fn crio_userdata_spec() {
+        if !as_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path().join("overlay-containers/c4/userdata/config.json"),
+            r#"{"annotations":{"io.kubernetes.cri-o.ContainerType":"container","io.kubernetes.pod.name":"api-7f9c",
+                "io.kubernetes.pod.namespace":"payments","io.kubernetes.pod.uid":"0b8e","io.kubernetes.container.name":"api",
+                "io.kubernetes.cri-o.ImageName":"shop/api:1.4.2","io.kubernetes.cri-o.ImageRef":"sha256:5e1d",
+                "io.kubernetes.cri-o.Labels":"{\"app\":\"api\"}"}}"#,
+        );
+        let roots = roots_at(dir.path());
+        let mut cx = Ctx { roots: &roots, budget: BUDGET };
+        let mut f = Facts::default();
+        assert!(storage(&mut cx, "c4", &mut f));
+        let m = &f.meta;
+        assert_eq!(f.runtime, Some(Runtime::CriO));
+        assert_eq!((m.pod_name.as_deref(), m.pod_namespace.as_deref()), (Some("api-7f9c"), Some("payments")));
+        assert_eq!((f.pod_uid.as_deref(), m.container_name.as_deref()), (Some("0b8e"), Some("api")));
+        assert_eq!((m.image.as_deref(), m.image_id.as_deref()), (Some("shop/api:1.4.2"), Some("sha256:5e1d")));
+        assert_eq!(m.sandbox, Some(false));
+        assert_eq!(m.labels.get("app").map(String::as_str), Some("api"), "the pod's labels, not the annotations");
+    }
+
+    #[test]
     fn podman_storage() {
         if !as_root() {
             return;

@@ -199,6 +199,14 @@ pub struct Filters {
     /// Only these event types; repeatable or comma-separated.
     #[arg(long = "type", value_name = "TYPE", value_enum, value_delimiter = ',')]
     pub types: Vec<TypeArg>,
+    /// Only execs of this executable (its resolved path): a path, a directory ending in
+    /// `/` (everything under it), or a glob (`*` matches any bytes, `/` too; `?` one).
+    #[arg(long, value_name = "PATH")]
+    pub exe: Option<String>,
+    /// Only execs of a file from an overlayfs upper layer: written (or changed) inside
+    /// the container after it started, so not its image's. The drift question.
+    #[arg(long)]
+    pub upper_layer: bool,
     /// From this time: RFC 3339, a local date-time, `15m`, `2h ago`, today, yesterday, now.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ctrail_model::{Event, EventKind, Gap};
+use ctrail_model::{Body, Event, EventKind, Gap};
 use ctrail_store::Found;
 use serde::Serialize;
 
@@ -29,6 +29,66 @@ pub struct Query {
     pub pid: Option<u32>,
     pub kinds: Option<Vec<EventKind>>,
     pub gaps: bool,
+    /// `--exe` and `--upper-layer`: only execs, of these files.
+    pub exe: Option<ExePattern>,
+    pub upper_layer: bool,
+}
+
+/// `--exe`: an exact path, everything under a directory (ending in `/`), or a glob.
+#[derive(Debug, Clone)]
+pub enum ExePattern {
+    Exact(Vec<u8>),
+    Under(Vec<u8>),
+    Glob(Vec<u8>),
+}
+
+impl ExePattern {
+    pub fn new(p: &str) -> Self {
+        let b = p.as_bytes().to_vec();
+        if b.iter().any(|c| matches!(c, b'*' | b'?')) {
+            ExePattern::Glob(b)
+        } else if b.ends_with(b"/") {
+            ExePattern::Under(b)
+        } else {
+            ExePattern::Exact(b)
+        }
+    }
+
+    pub fn matches(&self, exe: &[u8]) -> bool {
+        match self {
+            ExePattern::Exact(p) => exe == p.as_slice(),
+            ExePattern::Under(p) => exe.starts_with(p),
+            ExePattern::Glob(p) => glob(p, exe),
+        }
+    }
+}
+
+/// `*` (any bytes, `/` included) and `?` (one byte); iterative, with one backtrack point,
+/// so a hostile pattern or exe costs at most their product.
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+            }
+            Some(&c) if c == b'?' || c == s[si] => {
+                pi += 1;
+                si += 1;
+            }
+            _ => match star {
+                Some((sp, ss)) => {
+                    pi = sp + 1;
+                    si = ss + 1;
+                    star = Some((sp, ss + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 impl Query {
@@ -45,13 +105,34 @@ impl Query {
         }
         let kinds = (!f.types.is_empty()).then_some(kinds);
         let of = f.of.ids(src);
-        Ok(Query { since, until, container, of, host_only: f.host, pid: f.pid, kinds, gaps })
+        Ok(Query {
+            since,
+            until,
+            container,
+            of,
+            host_only: f.host,
+            pid: f.pid,
+            kinds,
+            gaps,
+            exe: f.exe.as_deref().map(ExePattern::new),
+            upper_layer: f.upper_layer,
+        })
     }
 
     pub fn matches(&self, e: &Event) -> bool {
         (!self.host_only || e.container.is_none())
             && self.pid.is_none_or(|p| e.proc.tgid == p)
             && self.kinds.as_ref().is_none_or(|k| k.contains(&e.body.kind()))
+            && self.file_matches(e)
+    }
+
+    fn file_matches(&self, e: &Event) -> bool {
+        if self.exe.is_none() && !self.upper_layer {
+            return true;
+        }
+        let Body::Exec(x) = &e.body else { return false };
+        self.exe.as_ref().is_none_or(|p| p.matches(&x.exe))
+            && (!self.upper_layer || x.file.is_some_and(|f| f.upper_layer() == Some(true)))
     }
 
     pub fn gap_matches(&self, g: &Gap) -> bool {
@@ -143,4 +224,22 @@ pub fn run(args: EventsArgs) -> Result<ExitCode> {
     src.sync_problems();
     output::write_listing(output::resolve(args.store.format), args.store.raw_cells, None, &lines)?;
     Ok(src.finish(!lines.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exe_patterns_match_paths_directories_and_globs() {
+        let m = |p: &str, e: &str| ExePattern::new(p).matches(e.as_bytes());
+        assert!(m("/tmp/x", "/tmp/x") && !m("/tmp/x", "/tmp/xy"));
+        assert!(m("/tmp/", "/tmp/a/b") && !m("/tmp/", "/tmpx"));
+        assert!(m("/tmp/*", "/tmp/a/b") && m("*/.x", "/dev/shm/.x") && m("/bin/?ash", "/bin/bash"));
+        assert!(!m("/bin/?ash", "/bin/ash") && !m("*.sh", "/bin/sh") && m("*", ""));
+        assert!(m("/memfd:*", "/memfd:payload (deleted)"));
+        // A pattern made to backtrack ends at once (at most pattern x exe steps).
+        let long = "a".repeat(4000);
+        assert!(!m("*a*a*a*a*a*a*a*b", &long));
+    }
 }

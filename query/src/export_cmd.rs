@@ -248,6 +248,8 @@ struct QueryJson<'a> {
     host: bool,
     pid: Option<u32>,
     types: Vec<&'static str>,
+    exe: Option<&'a str>,
+    upper_layer: bool,
     since: Option<&'a str>,
     until: Option<&'a str>,
 }
@@ -313,6 +315,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
             host: f.host,
             pid: f.pid,
             types: f.types.iter().map(|t| t.as_str()).collect(),
+            exe: f.exe.as_deref(),
+            upper_layer: f.upper_layer,
             since: f.since.as_deref(),
             until: f.until.as_deref(),
         },

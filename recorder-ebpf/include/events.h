@@ -42,13 +42,25 @@ struct ct_exec {
 	__u32 uid, gid, euid, egid;
 	__u32 loginuid;
 	__u32 flags;             /* CT_F_* */
-	__u32 exe_len;           /* tail: exe, then argv, then cg2 path, then cg1 path */
+	__u32 exe_len;           /* tail: exe (as passed), argv, cg2 path, cg1 path, path, cwd */
 	__u32 argv_len;          /* NUL-separated, as the process laid it out */
 	__u32 argv_full_len;     /* arg_end - arg_start, even when truncated */
 	__u32 cg2_len;
 	__u32 cg1_len;
 	char comm[CT_COMM_LEN];
 	char comm_old[CT_COMM_LEN];
+	/* The file the kernel executes (bprm->file), not the string passed to exec. */
+	__u64 exe_ino;
+	__u64 exe_size;
+	__s64 exe_mtime_ns;      /* since the epoch */
+	__s64 exe_ctime_ns;
+	__u32 exe_dev;           /* the superblock's s_dev: major << 20 | minor */
+	__u32 exe_mode;          /* type and permission bits, set-id included */
+	__u32 exe_uid, exe_gid;
+	__u32 exe_nlink;
+	__u32 exe_flags;         /* CT_X_* */
+	__u32 path_len;          /* tail, after cg1: the exe's path, then the cwd, as the process sees them */
+	__u32 cwd_len;
 };
 
 struct ct_fork {

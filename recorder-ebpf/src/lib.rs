@@ -40,6 +40,10 @@ pub mod programs {
     pub const CGROUP_RMDIR: Tracepoint = tracepoint!("cgroup_rmdir", "cgroup_rmdir");
     pub const MODULE_LOAD: Tracepoint = tracepoint!("module_load", "module_load");
 
+    /// The exec without its path walks (raw_tp): kernels without bpf_loop (before 5.17),
+    /// and `--resolve-exe off`.
+    pub const EXEC_NO_WALK: &str = "ct_exec_nowalk_raw";
+
     /// The comm before exec on kernels without sched_prepare_exec.
     pub const ENTER_EXECVE: &str = "ct_enter_execve";
     pub const ENTER_EXECVEAT: &str = "ct_enter_execveat";

@@ -34,8 +34,15 @@ char LICENSE[] SEC("license") = "GPL";
 	SEC("raw_tp/" #tp)                                                     \
 	int BPF_PROG(ct_##name##_raw, __VA_ARGS__) { return call; }
 
-CT_TRACEPOINT(sched_process_exec, exec, on_exec(p, old_pid, bprm), struct task_struct *p, pid_t old_pid,
+CT_TRACEPOINT(sched_process_exec, exec, on_exec(p, old_pid, bprm, true), struct task_struct *p, pid_t old_pid,
 	      struct linux_binprm *bprm)
+/* The exec without the path walks (its bpf_loop needs 5.17): for older kernels, and for
+ * `--resolve-exe off`. The file's stat is still read. */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(ct_exec_nowalk_raw, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(p, old_pid, bprm, false);
+}
 CT_TRACEPOINT(sched_process_fork, fork, on_fork(parent, child), struct task_struct *parent,
 	      struct task_struct *child)
 CT_TRACEPOINT(sched_process_exit, exit, on_exit(p), struct task_struct *p)

@@ -41,6 +41,7 @@ pub fn check() -> Result<ExitCode> {
         scope: wire::scope::ALL,
         ring_bytes: 1 << 20,
         activity: crate::cli::activity_bits(&[crate::cli::ActivityArg::All]),
+        resolve_exe: true,
     });
     match probes {
         Ok(p) => {

@@ -100,6 +100,11 @@ pub struct RunArgs {
     /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
     #[arg(long, value_enum, default_value = "auto")]
     pub attach: AttachArg,
+    /// The exe's path and the cwd: `auto` resolves both in the kernel from the file it runs
+    /// (needs bpf_loop, 5.17+; older kernels fall back to `off` with a warning); `off`
+    /// keeps what was passed to exec as the exe, and no cwd (the file's stat is kept).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub resolve_exe: ResolveExe,
     /// Where a runtime keeps its files, as KIND=DIR (repeatable): `docker` (dockerd's data
     /// root), `containerd` (its state dir), `storage` (containers/storage of podman and
     /// cri-o), `oci` (runc or crun state root), `lxc` (an lxc path). Added to the defaults
@@ -116,6 +121,12 @@ fn parse_runtime_root(s: &str) -> Result<(String, std::path::PathBuf), String> {
         return Err(format!("{dir:?} is not an absolute path"));
     }
     Ok((kind.to_string(), dir.into()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResolveExe {
+    Auto,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

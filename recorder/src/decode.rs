@@ -1,11 +1,12 @@
 //! Ring-buffer bytes to owned records. The only code that reads the wire layout.
 
 use ctrail_model::{
-    Action, Activity, Caps, CgroupMove, Cgroups, Connection, Creds, EventKind, Exec, Exit, Fork, Namespaces, Source,
+    Action, Activity, Caps, CgroupMove, Cgroups, Connection, Creds, EventKind, ExeFile, Exec, Exit, Fork, Namespaces,
+    Source,
 };
 use ctrail_wire::{
     self as wire, RawActivity, RawCgroupDir, RawCgroupMove, RawCreds, RawExec, RawExit, RawFork, RawHdr, RawSockaddrs,
-    c_bytes, flags, read_plain,
+    c_bytes, exe_flags, flags, read_plain,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -174,10 +175,36 @@ fn lossy(b: &[u8]) -> String {
 fn exec(h: RawHdr, bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, DecodeError> {
     let e: RawExec = read_plain(bytes).ok_or(DecodeError::Short(bytes.len()))?;
     let mut tail = Tail::after::<RawExec>(bytes, "exec");
-    let exe = tail.take(e.exe_len)?.to_vec();
+    let filename = tail.take(e.exe_len)?.to_vec();
     let argv = split_argv(tail.take(e.argv_len)?);
     let cg2 = lossy(tail.take(e.cg2_len)?);
     let cg1 = lossy(tail.take(e.cg1_len)?);
+    let path = tail.take(e.path_len)?;
+    let cwd = tail.take(e.cwd_len)?;
+    let x = e.exe_flags;
+    let file = ExeFile {
+        // The kernel's dev_t: 12 bits of major above 20 of minor.
+        dev_major: e.exe_dev >> 20,
+        dev_minor: e.exe_dev & 0xF_FFFF,
+        inode: e.exe_ino,
+        size: e.exe_size,
+        mode: e.exe_mode,
+        uid: e.exe_uid,
+        gid: e.exe_gid,
+        nlink: e.exe_nlink,
+        mtime_ns: e.exe_mtime_ns,
+        ctime_ns: e.exe_ctime_ns,
+        overlay: x & exe_flags::OVERLAY != 0,
+        upper_layer: x & exe_flags::UPPER != 0,
+        memfd: x & exe_flags::MEMFD != 0,
+        deleted: x & exe_flags::DELETED != 0,
+        path_truncated: x & exe_flags::PATH_TRUNC != 0,
+        cwd_truncated: x & exe_flags::CWD_TRUNC != 0,
+    };
+    // No path: the walk did not run (a kernel without bpf_loop, `--resolve-exe off`); the
+    // exe is then what was passed, and the file's own fields may still be there.
+    let exe = if path.is_empty() { filename.clone() } else { path.to_vec() };
+    let file = (x & exe_flags::FILE != 0).then_some(file);
     let has_v1 = e.cg1_len > 0 && e.flags & flags::CG1_MISSING == 0;
     let exec = Exec {
         source: Source::Kernel,
@@ -210,6 +237,9 @@ fn exec(h: RawHdr, bytes: &[u8], v1_hierarchy: Option<&str>) -> Result<Decoded, 
             v1_hierarchy: has_v1.then(|| v1_hierarchy.unwrap_or_default().to_string()),
             truncated: e.flags & (flags::CG1_TRUNC | flags::CG2_TRUNC) != 0,
         },
+        filename,
+        cwd: (!cwd.is_empty()).then(|| cwd.to_vec()),
+        file,
     };
     Ok(Decoded::Exec(h, Box::new(exec)))
 }
@@ -294,11 +324,42 @@ mod tests {
         let mut bytes = head.to_vec();
         bytes.extend_from_slice(b"/bin/true/bin/x\0a\0/abc");
         let Decoded::Exec(_, x) = decode(&bytes, None).unwrap() else { panic!("not exec") };
+        // No resolved path: the exe is what was passed, and no file is claimed.
         assert_eq!(x.exe, b"/bin/true");
+        assert_eq!(x.filename, b"/bin/true");
+        assert_eq!((x.cwd.as_ref(), x.file), (None, None));
         assert_eq!(x.argv, vec![b"/bin/x".to_vec(), b"a".to_vec()]);
         assert_eq!(x.cgroups.v2_path, "/abc");
         assert_eq!(x.comm_before.as_deref(), Some("runc"));
         bytes.truncate(bytes.len() - 2);
         assert!(matches!(decode(&bytes, None), Err(DecodeError::Tail { .. })));
+    }
+
+    #[test]
+    fn the_resolved_path_cwd_and_file_follow_the_cgroup_paths() {
+        let mut e = RawExec::default();
+        e.h.kind = wire::kind::EXEC;
+        e.exe_len = 3;
+        e.cg2_len = 1;
+        e.path_len = 6;
+        e.cwd_len = 4;
+        e.exe_dev = (8 << 20) | 3;
+        e.exe_ino = 42;
+        e.exe_mode = 0o104755;
+        e.exe_mtime_ns = 1_700_000_000_123;
+        e.exe_flags = exe_flags::FILE | exe_flags::OVERLAY | exe_flags::UPPER | exe_flags::CWD_TRUNC;
+        // SAFETY: RawExec is Plain (repr(C) integers, no padding holes).
+        let head = unsafe { std::slice::from_raw_parts((&e as *const RawExec).cast::<u8>(), size_of::<RawExec>()) };
+        let mut bytes = head.to_vec();
+        bytes.extend_from_slice(b"./x//tmp/x/tmp");
+        let Decoded::Exec(_, x) = decode(&bytes, None).unwrap() else { panic!("not exec") };
+        assert_eq!(x.filename, b"./x");
+        assert_eq!(x.exe, b"/tmp/x");
+        assert_eq!(x.cwd.as_deref(), Some(&b"/tmp"[..]));
+        let f = x.file.expect("a file");
+        assert_eq!((f.dev_major, f.dev_minor, f.inode, f.mtime_ns), (8, 3, 42, 1_700_000_000_123));
+        assert!(f.setuid() && !f.setgid());
+        assert_eq!(f.upper_layer(), Some(true));
+        assert!(f.cwd_truncated && !f.path_truncated && !f.memfd && !f.deleted);
     }
 }

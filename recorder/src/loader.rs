@@ -36,6 +36,8 @@ pub struct Options {
     pub ring_bytes: u32,
     /// Bit (1 << op) per syscall recorded as activity (`--activity`).
     pub activity: u32,
+    /// Resolve the exe's path and the cwd in the kernel (`--resolve-exe`).
+    pub resolve_exe: bool,
 }
 
 /// Which attachment each hook got (`tp_btf/sched_process_exec`, ...).
@@ -89,6 +91,25 @@ fn attach_either(bpf: &mut Ebpf, btf: &Btf, mode: Attach, t: Tracepoint) -> Resu
                 .map(|()| format!("raw_tp/{tp}"))
                 .map_err(|e_raw| anyhow!("cannot attach {tp}: tp_btf: {e_btf:#}; raw_tp: {e_raw:#}"))
         }
+    }
+}
+
+/// The exec with its path walks, else (a kernel without bpf_loop, before 5.17; or asked)
+/// without them: exec is the core and is never given up for a better exe field.
+fn attach_exec(bpf: &mut Ebpf, btf: &Btf, mode: Attach, resolve: bool) -> Result<String> {
+    let tp = p::EXEC.tp;
+    let walked = if resolve { Some(attach_either(bpf, btf, mode, p::EXEC)) } else { None };
+    match walked {
+        Some(Ok(how)) => Ok(how),
+        Some(Err(e)) => {
+            tracing::warn!(
+                "exe paths and the cwd will not be resolved in the kernel ({e:#}); exe is what was passed to exec"
+            );
+            attach_raw(bpf, p::EXEC_NO_WALK, tp)
+                .map(|()| format!("raw_tp/{tp}(no-path-walk)"))
+                .map_err(|e_plain| anyhow!("cannot attach {tp}: {e:#}; without the path walk: {e_plain:#}"))
+        }
+        None => attach_raw(bpf, p::EXEC_NO_WALK, tp).map(|()| format!("raw_tp/{tp}(no-path-walk)")),
     }
 }
 
@@ -203,7 +224,7 @@ pub fn load(opts: &Options) -> Result<Probes> {
     // The comm hook goes first so that no exec is seen without its chance of a comm.
     let mode = opts.attach;
     hooks.entries.push(("comm_before_exec", attach_comm_before(&mut bpf, &btf, mode)));
-    let exec = attach_either(&mut bpf, &btf, mode, p::EXEC)?;
+    let exec = attach_exec(&mut bpf, &btf, mode, opts.resolve_exe)?;
     hooks.entries.push(("exec", exec));
     let fork = attach_either(&mut bpf, &btf, mode, p::FORK)?;
     hooks.entries.push(("fork", fork));

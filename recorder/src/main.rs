@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod control;
 mod decode;
+mod exe_file;
 mod host;
 mod loader;
 mod metadata;

@@ -11,6 +11,7 @@ use ctrail_procinfo as procinfo;
 
 use crate::{
     decode::split_argv,
+    exe_file,
     host::{self, Host},
 };
 
@@ -43,7 +44,7 @@ fn read_one(dir: &Path, host: &Host) -> Option<Running> {
     let tgid: u32 = dir.file_name()?.to_str()?.parse().ok()?;
     let status = fs::read_to_string(dir.join("status")).unwrap_or_default();
     let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
-    let exe = fs::read_link(dir.join("exe")).map(|p| p.into_os_string().into_encoded_bytes()).unwrap_or_default();
+    let exe_file::FromProc { exe, cwd, file } = exe_file::from_proc(dir);
     let parent_start_ticks = procinfo::stat_of(ppid).map(|(_, _, t)| t).unwrap_or(0);
     let (uid, euid) = ids(&status, "Uid");
     let (gid, egid) = ids(&status, "Gid");
@@ -71,7 +72,11 @@ fn read_one(dir: &Path, host: &Host) -> Option<Running> {
             old_tid: 0,
             comm,
             comm_before: None,
+            // What was passed to exec is gone by now: unknown.
+            filename: Vec::new(),
             exe,
+            cwd,
+            file,
             argv_bytes: cmdline.len() as u32,
             argv: split_argv(&cmdline),
             argv_truncated: false,

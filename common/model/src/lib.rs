@@ -20,7 +20,7 @@ pub use container::{Container, Metadata};
 pub use event::{Body, ContainerLife, Event};
 pub use gap::{Gap, GapReason};
 pub use kind::EventKind;
-pub use process::{Caps, CgroupMove, Cgroups, Creds, Exec, Exit, Fork, Namespaces, ProcKey, Source, USER_HZ};
+pub use process::{Caps, CgroupMove, Cgroups, Creds, ExeFile, Exec, Exit, Fork, Namespaces, ProcKey, Source, USER_HZ};
 pub use runtime::Runtime;
 
 /// The ctrail version, recorded in every store and export manifest.

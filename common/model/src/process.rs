@@ -92,6 +92,10 @@ pub struct Exec {
     pub comm: String,
     /// comm just before exec (`runc:[2:INIT]` names runc), when the kernel gave it.
     pub comm_before: Option<String>,
+    /// The executed file's path as the process saw it, resolved in the kernel from the
+    /// file it runs (a relative path, a symlink or `/dev/fd/3` become the file's own path;
+    /// a memfd is `/memfd:NAME`). What was passed to exec where nothing better is known:
+    /// stores before format 4, snapshots whose `/proc/PID/exe` did not read.
     #[serde(with = "serde_bytes")]
     pub exe: Vec<u8>,
     /// Raw bytes: argv may be any bytes, and must come back exactly.
@@ -108,6 +112,65 @@ pub struct Exec {
     pub caps: Caps,
     pub ns: Namespaces,
     pub cgroups: Cgroups,
+    /// What was passed to exec (`bprm->filename`), as given.
+    #[serde(with = "serde_bytes")]
+    pub filename: Vec<u8>,
+    /// The working directory at exec, as the process saw it (`None`: not known).
+    #[serde(with = "serde_bytes")]
+    pub cwd: Option<Vec<u8>>,
+    /// The executed file itself (`None`: not known, as in stores before format 4).
+    pub file: Option<ExeFile>,
+}
+
+/// The file an exec ran, as the kernel found it at the exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ExeFile {
+    /// The file system's device, as `stat` gives it (`major:minor` in [`Self::dev_string`]).
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub inode: u64,
+    pub size: u64,
+    /// File type and permission bits, set-id bits included (`st_mode`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    /// Nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    /// On overlayfs (a container's root file system, usually).
+    pub overlay: bool,
+    /// On overlayfs and copied to its upper layer: written (or changed) after the
+    /// container started, so not the image's file.
+    pub upper_layer: bool,
+    /// A memfd (`memfd_create` and `fexecve`): the binary was never on any disk.
+    pub memfd: bool,
+    /// No name links the file any more: deleted after it was started (or a memfd).
+    pub deleted: bool,
+    /// The kernel walked only part of the exe path or of the cwd (deeper than 64 levels
+    /// or longer than 4096 bytes): the leaf side is kept.
+    pub path_truncated: bool,
+    pub cwd_truncated: bool,
+}
+
+impl ExeFile {
+    pub fn setuid(&self) -> bool {
+        self.mode & 0o4000 != 0
+    }
+
+    pub fn setgid(&self) -> bool {
+        // Set-gid without group execute is mandatory locking, not a set-id program.
+        self.mode & 0o2010 == 0o2010
+    }
+
+    /// `upper_layer` where it means something: `None` off overlayfs.
+    pub fn upper_layer(&self) -> Option<bool> {
+        self.overlay.then_some(self.upper_layer)
+    }
+
+    pub fn dev_string(&self) -> String {
+        format!("{}:{}", self.dev_major, self.dev_minor)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

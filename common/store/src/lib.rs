@@ -10,6 +10,7 @@ pub mod chain;
 pub mod control;
 mod convert;
 mod dir_lock;
+mod encode_ahead;
 mod maintenance;
 mod reader;
 mod schema;
@@ -32,10 +33,14 @@ use thiserror::Error;
 /// Version of the on-disk format. Readers refuse newer versions and foreign files. 2: sealed
 /// segments are `.seg` files (checksummed blocks, a chain); redb segments keep events by
 /// time alone. 3: container records carry the runtime's metadata
-/// ([`ctrail_model::Metadata`]). Older segments read as before.
-pub const FORMAT_VERSION: u32 = 3;
+/// ([`ctrail_model::Metadata`]). 4: exec events carry the executed file, the path passed
+/// to exec and the cwd ([`ctrail_model::ExeFile`]); redb segments keep the containers'
+/// counters in their own table. Older segments read as before.
+pub const FORMAT_VERSION: u32 = 4;
 /// The first format whose container records carry [`ctrail_model::Metadata`].
 pub const METADATA_SINCE: u32 = 3;
+/// The first format whose exec events carry `filename`, `cwd` and `file`.
+pub const EXE_FILE_SINCE: u32 = 4;
 /// Held (flock) by the one recorder writing a data directory.
 pub const LOCK_FILE: &str = "lock";
 /// Where the recorder keeps its store unless told otherwise.

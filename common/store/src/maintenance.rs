@@ -164,6 +164,17 @@ impl Maintenance {
     }
 }
 
+impl Drop for Maintenance {
+    /// Dropped without [`Self::stop`] (a writer dropped on an error path): the jobs sent
+    /// are still finished before anyone else may take the directory.
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Worker {
     /// Takes the jobs waiting, all of them, then compacts once: a storm of seals is written
     /// as format 2 one by one and merged once, not merged again at every seal. A settle is

@@ -2,6 +2,7 @@
 //! ARCHITECTURE.md ("On-disk format"); change both together and bump
 //! [`super::FORMAT_VERSION`] when a reader of the old version would misread the new.
 
+use ctrail_model::{Body, Event};
 use redb::TableDefinition;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -36,6 +37,11 @@ pub const BY_PROC: TableDefinition<(u32, u32, u64, u64, u64), ()> = TableDefinit
 pub const BY_CONTAINER: TableDefinition<(u32, u64, u64), ()> = TableDefinition::new("by_container");
 /// container index -> [`ctrail_model::Container`]
 pub const CONTAINERS: TableDefinition<u32, &[u8]> = TableDefinition::new("containers");
+/// container index -> (events, processes, first seen, last seen) in this segment (format-4
+/// redb segments): the counters change at every commit, the record in [`CONTAINERS`]
+/// (metadata, labels: kilobytes on a Kubernetes node) only when it is described, so only
+/// these 32 bytes are rewritten. A counter row overrides the record's counters.
+pub const CONTAINER_COUNTS: TableDefinition<u32, (u64, u64, u64, u64)> = TableDefinition::new("container_counts");
 /// full container id -> container index
 pub const CONTAINER_IDS: TableDefinition<&str, u32> = TableDefinition::new("container_ids");
 /// (start wall ns, seq) -> [`ctrail_model::Gap`]
@@ -91,6 +97,143 @@ impl From<ContainerV2> for ctrail_model::Container {
             meta: Default::default(),
         }
     }
+}
+
+/// An exec as formats 1-3 stored it: [`ctrail_model::Exec`] before `filename`, `cwd` and
+/// `file`. Its `exe` is what was passed to exec, so that is the new `filename` too.
+#[derive(serde::Deserialize)]
+pub struct ExecV3 {
+    source: ctrail_model::Source,
+    ns_pid: u32,
+    old_tid: u32,
+    comm: String,
+    comm_before: Option<String>,
+    #[serde(with = "serde_bytes")]
+    exe: Vec<u8>,
+    argv: Vec<serde_bytes::ByteBuf>,
+    argv_truncated: bool,
+    argv_bytes: u32,
+    uid: u32,
+    gid: u32,
+    euid: u32,
+    egid: u32,
+    loginuid: u32,
+    caps: ctrail_model::Caps,
+    ns: ctrail_model::Namespaces,
+    cgroups: ctrail_model::Cgroups,
+}
+
+/// [`ctrail_model::Body`] of formats 1-3: the same variants in the same order (bincode
+/// numbers them), only the exec's layout differs.
+#[derive(serde::Deserialize)]
+pub enum BodyV3 {
+    Exec(Box<ExecV3>),
+    Fork(ctrail_model::Fork),
+    Exit(ctrail_model::Exit),
+    CgroupMove(ctrail_model::CgroupMove),
+    Activity(Box<ctrail_model::Activity>),
+    Container(ctrail_model::ContainerLife),
+}
+
+/// [`ctrail_model::Event`] of formats 1-3.
+#[derive(serde::Deserialize)]
+pub struct EventV3 {
+    time: u64,
+    boot_ns: u64,
+    proc: ctrail_model::ProcKey,
+    tid: u32,
+    ppid: u32,
+    parent_start: u64,
+    container: Option<u32>,
+    body: BodyV3,
+}
+
+/// A stored shape of an older format and what it reads as now.
+pub trait Legacy {
+    type Now;
+    fn upgrade(self) -> Self::Now;
+}
+
+impl Legacy for EventV3 {
+    type Now = Event;
+    fn upgrade(self) -> Event {
+        let EventV3 { time, boot_ns, proc, tid, ppid, parent_start, container, body } = self;
+        let body = match body {
+            BodyV3::Exec(x) => {
+                let ExecV3 {
+                    source,
+                    ns_pid,
+                    old_tid,
+                    comm,
+                    comm_before,
+                    exe,
+                    argv,
+                    argv_truncated,
+                    argv_bytes,
+                    uid,
+                    gid,
+                    euid,
+                    egid,
+                    loginuid,
+                    caps,
+                    ns,
+                    cgroups,
+                } = *x;
+                Body::Exec(Box::new(ctrail_model::Exec {
+                    source,
+                    ns_pid,
+                    old_tid,
+                    comm,
+                    comm_before,
+                    filename: exe.clone(),
+                    exe,
+                    argv: argv.into_iter().map(serde_bytes::ByteBuf::into_vec).collect(),
+                    argv_truncated,
+                    argv_bytes,
+                    uid,
+                    gid,
+                    euid,
+                    egid,
+                    loginuid,
+                    caps,
+                    ns,
+                    cgroups,
+                    cwd: None,
+                    file: None,
+                }))
+            }
+            BodyV3::Fork(f) => Body::Fork(f),
+            BodyV3::Exit(e) => Body::Exit(e),
+            BodyV3::CgroupMove(m) => Body::CgroupMove(m),
+            BodyV3::Activity(a) => Body::Activity(a),
+            BodyV3::Container(c) => Body::Container(c),
+        };
+        Event { time, boot_ns, proc, tid, ppid, parent_start, container, body }
+    }
+}
+
+impl<T: Legacy> Legacy for Vec<T> {
+    type Now = Vec<T::Now>;
+    fn upgrade(self) -> Self::Now {
+        self.into_iter().map(Legacy::upgrade).collect()
+    }
+}
+
+impl<T: Legacy> Legacy for (u64, T) {
+    type Now = (u64, T::Now);
+    fn upgrade(self) -> Self::Now {
+        (self.0, self.1.upgrade())
+    }
+}
+
+/// Decodes events (or a shape holding them) as a file of `format` laid them out: through
+/// `L`, the layout before [`crate::EXE_FILE_SINCE`], when the file is older.
+pub fn decode_events<L>(format: u32, what: &'static str, bytes: &[u8]) -> Result<L::Now, StoreError>
+where
+    L: Legacy + DeserializeOwned,
+    L::Now: DeserializeOwned,
+{
+    if format < crate::EXE_FILE_SINCE { decode::<L>(what, bytes).map(Legacy::upgrade) } else { decode(what, bytes) }
 }
 
 fn config() -> bincode::config::Configuration {

@@ -114,7 +114,17 @@ impl SegmentReader {
             let old: Vec<(u32, ContainerV2)> = self.indexed(CONTAINERS, "container")?;
             return Ok(old.into_iter().map(|(i, c)| (i, c.into())).collect());
         }
-        self.indexed(CONTAINERS, "container")
+        let mut v: Vec<(u32, Container)> = self.indexed(CONTAINERS, "container")?;
+        if self.format >= crate::EXE_FILE_SINCE {
+            // Each commit's counters, without rewriting the records (see CONTAINER_COUNTS).
+            let t = self.tx.open_table(CONTAINER_COUNTS).map_err(StoreError::db)?;
+            for (idx, c) in &mut v {
+                if let Some(row) = t.get(*idx).map_err(StoreError::db)? {
+                    (c.events, c.processes, c.first_seen, c.last_seen) = row.value();
+                }
+            }
+        }
+        Ok(v)
     }
 
     pub fn gaps(&self) -> Result<Vec<Gap>, StoreError> {
@@ -134,7 +144,13 @@ impl SegmentReader {
 
     /// The processes alive when this segment began.
     pub fn checkpoint(&self) -> Result<Vec<Event>, StoreError> {
-        self.values(CHECKPOINT, "checkpoint")
+        let t = self.tx.open_table(CHECKPOINT).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(StoreError::db)? {
+            let (_, v) = row.map_err(StoreError::db)?;
+            out.push(decode_events::<EventV3>(self.format, "checkpoint", v.value())?);
+        }
+        Ok(out)
     }
 
     /// The local index of a container in this segment.
@@ -188,7 +204,7 @@ impl SegmentReader {
             let t = self.tx.open_table(EVENTS_BY_TIME).map_err(StoreError::db)?;
             for row in t.range(since..until.saturating_add(late)).map_err(StoreError::db)? {
                 let (k, v) = row.map_err(StoreError::db)?;
-                let e: Event = decode("event", v.value())?;
+                let e: Event = decode_events::<EventV3>(self.format, "event", v.value())?;
                 if e.time < since || e.time >= until {
                     continue;
                 }
@@ -201,7 +217,7 @@ impl SegmentReader {
         let t = self.tx.open_table(EVENTS).map_err(StoreError::db)?;
         for row in t.range((since, 0)..(until, 0)).map_err(StoreError::db)? {
             let (k, v) = row.map_err(StoreError::db)?;
-            if f(k.value().1, decode("event", v.value())?).is_break() {
+            if f(k.value().1, decode_events::<EventV3>(self.format, "event", v.value())?).is_break() {
                 break;
             }
         }
@@ -218,7 +234,7 @@ impl SegmentReader {
             .get((time, seq))
             .map_err(StoreError::db)?
             .ok_or_else(|| StoreError::Decode { what: "index", detail: format!("event ({time}, {seq}) missing") })?;
-        decode("event", v.value())
+        decode_events::<EventV3>(self.format, "event", v.value())
     }
 
     /// One container's events with `since <= time < until`, in time order.

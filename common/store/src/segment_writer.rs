@@ -8,7 +8,12 @@ use std::{
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use super::{FORMAT_VERSION, StoreError, schema::*, segment, trust};
+use super::{
+    FORMAT_VERSION, StoreError,
+    encode_ahead::{self, Chunk},
+    schema::*,
+    segment, trust,
+};
 use ctrail_model::{BootInfo, Container, Event, EventKind, Gap, ProcKey};
 
 pub(super) struct SegmentWriter {
@@ -33,6 +38,15 @@ pub(super) struct SegmentWriter {
     /// exec, fork, exit, everything else: what is lost if this file is.
     pub kinds: [u64; 4],
     pub created: u64,
+}
+
+/// The container rows a commit writes.
+#[derive(Default)]
+pub(super) struct Containers<'a> {
+    /// Whole records: new, or their runtime's metadata changed.
+    pub described: Vec<(u32, &'a Container)>,
+    /// Counters only (the record too when the segment has none yet).
+    pub counted: Vec<(u32, &'a Container)>,
 }
 
 const WRITER_CACHE_BYTES: usize = 4 << 20;
@@ -100,6 +114,7 @@ impl SegmentWriter {
             tx.open_table(EVENTS_BY_TIME).map_err(db_err)?;
             tx.open_table(CONTAINERS).map_err(db_err)?;
             tx.open_table(CONTAINER_IDS).map_err(db_err)?;
+            tx.open_table(CONTAINER_COUNTS).map_err(db_err)?;
             tx.open_table(GAPS).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
@@ -216,7 +231,7 @@ impl SegmentWriter {
     pub fn write_start(
         &mut self,
         boots: &[(u32, BootInfo)],
-        containers: &[(u32, &Container)],
+        containers: &Containers,
         live: &mut dyn Iterator<Item = (&ProcKey, &crate::writer::Live)>,
     ) -> Result<(), StoreError> {
         let tx = self.db()?.begin_write().map_err(db_err)?;
@@ -235,28 +250,35 @@ impl SegmentWriter {
         tx.commit().map_err(db_err)
     }
 
-    /// The container records (their counters change at every commit) and, for those new to
-    /// this segment, their IDs (which never change: not rewritten at every commit).
-    fn write_containers(
-        &mut self,
-        tx: &redb::WriteTransaction,
-        containers: &[(u32, &Container)],
-    ) -> Result<(), StoreError> {
+    /// The records of the containers described (or new to this segment) and, for those
+    /// new to it, their IDs (which never change); the counters of those counted.
+    fn write_containers(&mut self, tx: &redb::WriteTransaction, containers: &Containers) -> Result<(), StoreError> {
         let mut t = tx.open_table(CONTAINERS).map_err(db_err)?;
         let mut ids = tx.open_table(CONTAINER_IDS).map_err(db_err)?;
+        let mut counts = tx.open_table(CONTAINER_COUNTS).map_err(db_err)?;
         let mut buf = Vec::new();
-        for (idx, c) in containers {
+        let mut record = |idx: u32, c: &Container, named: &mut Vec<bool>| -> Result<(), StoreError> {
             buf.clear();
-            encode_into(&mut buf, *c)?;
-            t.insert(*idx, buf.as_slice()).map_err(db_err)?;
-            let at = *idx as usize;
-            if self.named.len() <= at {
-                self.named.resize(at + 1, false);
+            encode_into(&mut buf, c)?;
+            t.insert(idx, buf.as_slice()).map_err(db_err)?;
+            let at = idx as usize;
+            if named.len() <= at {
+                named.resize(at + 1, false);
             }
-            if !self.named[at] {
-                ids.insert(c.id.as_str(), *idx).map_err(db_err)?;
-                self.named[at] = true;
+            if !named[at] {
+                ids.insert(c.id.as_str(), idx).map_err(db_err)?;
+                named[at] = true;
             }
+            Ok(())
+        };
+        for &(idx, c) in &containers.described {
+            record(idx, c, &mut self.named)?;
+        }
+        for &(idx, c) in &containers.counted {
+            if !self.named.get(idx as usize).copied().unwrap_or(false) {
+                record(idx, c, &mut self.named)?;
+            }
+            counts.insert(idx, (c.events, c.processes, c.first_seen, c.last_seen)).map_err(db_err)?;
         }
         Ok(())
     }
@@ -267,30 +289,43 @@ impl SegmentWriter {
         tx.commit().map_err(db_err)
     }
 
-    /// One batch in one transaction, durable when this returns. `encoded[i]` is `events[i]`
-    /// encoded.
+    /// One batch in one transaction, durable when this returns. `encoded` yields `events`
+    /// encoded, in order, in chunks (while they are being encoded: see [`encode_ahead`]);
+    /// the chunks are returned.
     pub fn commit(
         &mut self,
         events: &[Event],
-        encoded: &[&[u8]],
+        encoded: &mut dyn Iterator<Item = Result<Chunk, StoreError>>,
         gaps: &[Gap],
-        containers: &[(u32, &Container)],
+        containers: &Containers,
         now: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Chunk>, StoreError> {
         let tx = self.db()?.begin_write().map_err(db_err)?;
         let mut seq = self.next;
         let (mut key, mut late) = (self.last_key, self.late);
         let (mut first, mut last) = (self.first, self.last);
+        let mut chunks = Vec::with_capacity(events.len().div_ceil(encode_ahead::CHUNK_EVENTS));
         {
             // Keyed by time alone: the one table ingest writes; the indexes are the sealed
             // format's, built off the ingest thread.
             let mut ev = tx.open_table(EVENTS_BY_TIME).map_err(db_err)?;
-            for (e, bytes) in events.iter().zip(encoded) {
-                key = e.time.max(key + 1);
-                late = late.max(key - e.time);
-                first = if first == 0 { e.time } else { first.min(e.time) };
-                last = last.max(e.time);
-                ev.insert(key, *bytes).map_err(db_err)?;
+            let mut rest = events;
+            for chunk in encoded {
+                let chunk = chunk?;
+                let (these, after) = rest.split_at(chunk.len().min(rest.len()));
+                for (e, bytes) in these.iter().zip(chunk.iter()) {
+                    key = e.time.max(key + 1);
+                    late = late.max(key - e.time);
+                    first = if first == 0 { e.time } else { first.min(e.time) };
+                    last = last.max(e.time);
+                    ev.insert(key, bytes).map_err(db_err)?;
+                }
+                rest = after;
+                chunks.push(chunk);
+            }
+            // A short stream would commit part of the batch as if it were all of it.
+            if !rest.is_empty() {
+                return Err(StoreError::Encode(format!("{} events of the batch were not encoded", rest.len())));
             }
             let mut g = tx.open_table(GAPS).map_err(db_err)?;
             for gap in gaps {
@@ -316,7 +351,7 @@ impl SegmentWriter {
             self.kinds[k] += 1;
         }
         self.events += events.len() as u64;
-        Ok(())
+        Ok(chunks)
     }
 
     /// Closes the segment and renames it to its sealed name; it is immutable from here on.

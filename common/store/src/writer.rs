@@ -12,10 +12,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::{
     StoreError, chain,
     dir_lock::DirLock,
+    encode_ahead::{self, Chunk},
     maintenance::{Damaged, Keep, Maintenance, set_aside},
     seg::reader::SegReader,
     segment::{self, FileFormat, State},
-    segment_writer::SegmentWriter,
+    segment_writer::{Containers, SegmentWriter},
     trust,
 };
 
@@ -92,9 +93,12 @@ pub struct OpenReport {
 
 pub struct StoreWriter {
     dir: PathBuf,
-    lock: DirLock,
-    /// Format-2 writing, retention and compaction, on their own thread.
+    /// Format-2 writing, retention and compaction, on their own thread. Declared before
+    /// the lock, as fields drop in order: a writer dropped without `close` waits for the
+    /// thread before it lets go of the directory (a second writer's recovery running
+    /// beside it removed a merge the first had not chained yet: every event gone).
     maintenance: Maintenance,
+    lock: DirLock,
     opts: Options,
     active: SegmentWriter,
     /// Gaps written to the active segment (a segment with gaps is worth sealing).
@@ -103,15 +107,15 @@ pub struct StoreWriter {
     index: HashMap<String, u32>,
     /// Container records with this segment's counters.
     containers: Vec<Container>,
-    /// Containers whose record changed since the last commit (indexes, and a flag each).
+    /// Containers whose counters changed since the last commit (indexes, and a flag each).
     dirty: Dirty,
+    /// Containers whose record (runtime, name, metadata) changed since the last commit.
+    described: Dirty,
     live_in_container: FxHashSet<(ProcKey, u32)>,
     /// Each live process's latest exec (or fork), encoded: the checkpoint of the next
     /// segment. Kept as the bytes the commit wrote (a clone of the event costs more than
     /// the insert itself).
     live: FxHashMap<ProcKey, Live>,
-    /// The last batch, encoded (the buffer is reused).
-    encoded: Vec<u8>,
     pending_gaps: Vec<Gap>,
     broken: bool,
     tampers: Vec<Tamper>,
@@ -253,9 +257,9 @@ impl StoreWriter {
             index: HashMap::new(),
             containers: Vec::new(),
             dirty: Dirty::default(),
+            described: Dirty::default(),
             live_in_container: FxHashSet::default(),
             live: FxHashMap::default(),
-            encoded: Vec::new(),
             pending_gaps: Vec::new(),
             broken: false,
             tampers: Vec::new(),
@@ -306,14 +310,14 @@ impl StoreWriter {
             if have.runtime.is_none() && c.runtime.is_some() {
                 have.runtime = c.runtime;
                 have.reason = c.reason;
-                self.dirty.insert(idx);
+                self.described.insert(idx);
             }
             return idx;
         }
         let idx = self.containers.len() as u32;
         self.index.insert(c.id.clone(), idx);
         self.containers.push(c);
-        self.dirty.insert(idx);
+        self.described.insert(idx);
         idx
     }
 
@@ -336,7 +340,7 @@ impl StoreWriter {
         } else if let Some(r) = runtime {
             c.runtime = Some(r);
             c.reason = format!("{}; runtime from its files", c.reason);
-            self.dirty.insert(idx);
+            self.described.insert(idx);
         }
         if c.name.is_some() {
             meta.sources.insert("name".into(), "cgroup path".into());
@@ -350,7 +354,7 @@ impl StoreWriter {
         }
         if c.meta != meta {
             c.meta = meta;
-            self.dirty.insert(idx);
+            self.described.insert(idx);
         }
     }
 
@@ -401,39 +405,28 @@ impl StoreWriter {
         for e in &batch.events {
             self.count(e);
         }
-        // The batch encoded into one buffer (kept across commits), event i at ends[i-1]..ends[i].
-        let mut buf = std::mem::take(&mut self.encoded);
-        buf.clear();
-        let mut ends = Vec::with_capacity(batch.events.len());
-        for e in &batch.events {
-            crate::schema::encode_into(&mut buf, e)?;
-            ends.push(buf.len());
-        }
-        let encoded: Vec<&[u8]> = ends
-            .iter()
-            .scan(0, |start, &end| {
-                let s = &buf[*start..end];
-                *start = end;
-                Some(s)
-            })
-            .collect();
         let mut gaps = std::mem::take(&mut self.pending_gaps);
         gaps.extend(batch.gaps.iter().cloned());
-        let dirty: Vec<(u32, &Container)> =
-            self.dirty.list.iter().map(|&i| (i, &self.containers[i as usize])).collect();
-        if let Err(e) = self.active.commit(&batch.events, &encoded, &gaps, &dirty, now) {
-            self.broken = true;
-            // Gaps not written yet are kept for the next commit.
-            self.pending_gaps = gaps.into_iter().filter(|g| !batch.gaps.contains(g)).collect();
-            return Err(e);
-        }
+        let rows = |d: &Dirty| d.list.iter().map(|&i| (i, &self.containers[i as usize])).collect();
+        let dirty = Containers { described: rows(&self.described), counted: rows(&self.dirty) };
+        let active = &mut self.active;
+        let written =
+            encode_ahead::with_chunks(&batch.events, |chunks| active.commit(&batch.events, chunks, &gaps, &dirty, now));
+        let chunks = match written {
+            Ok(chunks) => chunks,
+            Err(e) => {
+                self.broken = true;
+                // Gaps not written yet are kept for the next commit.
+                self.pending_gaps = gaps.into_iter().filter(|g| !batch.gaps.contains(g)).collect();
+                return Err(e);
+            }
+        };
         self.active_gaps += gaps.len() as u64;
         self.dirty.clear();
-        for (e, bytes) in batch.events.iter().zip(&encoded) {
+        self.described.clear();
+        for (e, bytes) in batch.events.iter().zip(chunks.iter().flat_map(Chunk::iter)) {
             self.track_live(e, bytes);
         }
-        drop(encoded);
-        self.encoded = buf;
         let old = now.saturating_sub(self.active.created) >= self.opts.segment_age_ns;
         if (old || self.active.size() >= self.opts.segment_bytes) && self.has_data() {
             self.rotate(now)?;
@@ -533,9 +526,13 @@ impl StoreWriter {
             c.last_seen = now;
         }
         let needed: FxHashSet<u32> = self.live.values().filter_map(|e| e.container).collect();
-        let containers: Vec<(u32, &Container)> = needed.iter().map(|&i| (i, &self.containers[i as usize])).collect();
+        let containers = Containers {
+            described: needed.iter().map(|&i| (i, &self.containers[i as usize])).collect(),
+            counted: Vec::new(),
+        };
         next.write_start(&self.boots, &containers, &mut self.live.iter())?;
         self.dirty.clear();
+        self.described.clear();
         Ok(())
     }
 
@@ -639,6 +636,48 @@ mod tests {
             container: None,
             body: Body::Exit(Exit { status: 0 }),
         }
+    }
+
+    #[test]
+    fn counters_are_rewritten_at_every_commit_and_the_record_only_when_described() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (mut w, _) = StoreWriter::open(&dir, Options::default(), 10).unwrap();
+        let idx = w.container(Container {
+            id: "c1".into(),
+            runtime: None,
+            name: None,
+            pod_uid: None,
+            outer_id: None,
+            cgroup: Some("/c1".into()),
+            reason: "test".into(),
+            first_seen: u64::MAX,
+            last_seen: 0,
+            processes: 0,
+            events: 0,
+            meta: Metadata::default(),
+        });
+        let meta = Metadata { image: Some("shop/api:1.4.2".into()), ..Default::default() };
+        let in_c = |t: u64, tgid: u32| Event {
+            container: Some(idx),
+            proc: ProcKey::new(1, tgid, 5_000_000_000),
+            ..exit_at(t)
+        };
+        w.commit(&Batch { events: vec![in_c(100, 7)], gaps: vec![] }, 100).unwrap();
+        w.describe("c1", Some("api".into()), None, None, meta);
+        w.commit(&Batch { events: vec![in_c(200, 8), in_c(300, 9)], gaps: vec![] }, 300).unwrap();
+        // A third commit: counters only (the record is not described again).
+        w.commit(&Batch { events: vec![in_c(400, 10)], gaps: vec![] }, 400).unwrap();
+        let active = segment::list(&dir).unwrap().segments.into_iter().find(|f| f.state == State::Active).unwrap();
+        let r = crate::SegmentReader::open(&active).unwrap();
+        let c = r.containers().unwrap().into_iter().find(|(i, _)| *i == idx).unwrap().1;
+        assert_eq!((c.events, c.first_seen, c.last_seen), (4, 100, 400));
+        assert_eq!((c.name.as_deref(), c.meta.image.as_deref()), (Some("api"), Some("shop/api:1.4.2")));
+        drop(r);
+        w.close(500).unwrap();
+        let r = crate::StoreReader::open(&dir).unwrap();
+        let c = r.containers().into_iter().find(|c| c.id == "c1").unwrap();
+        assert_eq!(c.events, 4);
     }
 
     fn actives(dir: &Path) -> Vec<u64> {

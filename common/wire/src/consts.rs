@@ -24,7 +24,7 @@ macro_rules! shared {
 }
 
 /// The ring-buffer layout's version: bump it with any change to a record.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 shared! {
     /// Sizes and limits of the records and of what the kernel copies into them.
@@ -43,6 +43,12 @@ shared! {
         STR_MAX = 1024,
         /// names copied in the kernel: module, BPF program, file
         KSTR_MAX = 64,
+        /// the resolved exe path and the cwd, each at most (a power of two)
+        PATH_MAX = 4096,
+        /// one path component, at most (a power of two less one: it is a mask too)
+        NAME_MAX = 255,
+        /// dentries and mount crossings walked before a path is flagged truncated
+        PATH_DEPTH = 64,
     }
 }
 
@@ -114,6 +120,24 @@ shared! {
 }
 
 shared! {
+    /// `ct_exec.exe_flags`: where the executed file lives, and what was cut.
+    pub mod exe_flags as None, "CT_X_" {
+        /// the file is on overlayfs (a container's root, usually)
+        OVERLAY = 1 << 0,
+        /// ... and has an upper-layer copy: written after the container started
+        UPPER = 1 << 1,
+        /// a memfd (`memfd_create` then `fexecve`): never on any disk
+        MEMFD = 1 << 2,
+        /// no name links the file any more (deleted, or a memfd)
+        DELETED = 1 << 3,
+        PATH_TRUNC = 1 << 4,
+        CWD_TRUNC = 1 << 5,
+        /// the file's fields were read (the exec had a file, as every exec does)
+        FILE = 1 << 6,
+    }
+}
+
+shared! {
     /// Namespace inode numbers, in this order in every record.
     pub mod ns as Some("ct_ns"), "CT_NS_" {
         PID = 0,
@@ -171,8 +195,8 @@ shared! {
 }
 
 /// Every group, for the generated header.
-pub const GROUPS: [CGroup; 9] =
-    [limit::C, kind::C, verdict::C, scope::C, counter::C, flags::C, ns::C, cgroup_dir::C, op::C];
+pub const GROUPS: [CGroup; 10] =
+    [limit::C, kind::C, verdict::C, scope::C, counter::C, flags::C, exe_flags::C, ns::C, cgroup_dir::C, op::C];
 
 pub const COMM_LEN: usize = limit::COMM_LEN as usize;
 pub use limit::{ARGV_DEFAULT, ARGV_MAX};

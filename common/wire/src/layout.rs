@@ -52,7 +52,8 @@ layouts! {
     }
     RawExec as "ct_exec", "CT_EXEC_SIZE" {
         h, caps, ns, ns_pid, old_tid, uid, gid, euid, egid, loginuid, flags, exe_len, argv_len, argv_full_len,
-        cg2_len, cg1_len, comm, comm_old,
+        cg2_len, cg1_len, comm, comm_old, exe_ino, exe_size, exe_mtime_ns, exe_ctime_ns, exe_dev, exe_mode, exe_uid,
+        exe_gid, exe_nlink, exe_flags, path_len, cwd_len,
     }
     RawFork as "ct_fork", "CT_FORK_SIZE" { h, ns, ns_pid, comm }
     RawExit as "ct_exit", "CT_EXIT_SIZE" { h, exit_code, _pad, comm }

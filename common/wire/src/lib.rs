@@ -54,6 +54,18 @@ pub struct RawExec {
     pub cg1_len: u32,
     pub comm: [u8; COMM_LEN],
     pub comm_old: [u8; COMM_LEN],
+    pub exe_ino: u64,
+    pub exe_size: u64,
+    pub exe_mtime_ns: i64,
+    pub exe_ctime_ns: i64,
+    pub exe_dev: u32,
+    pub exe_mode: u32,
+    pub exe_uid: u32,
+    pub exe_gid: u32,
+    pub exe_nlink: u32,
+    pub exe_flags: u32,
+    pub path_len: u32,
+    pub cwd_len: u32,
 }
 
 #[repr(C)]

@@ -105,8 +105,10 @@ impl<'a> EventRow<'a> {
             source: None,
         };
         let mut exact = None;
+        let mut file = ExeFileCsv::default();
         match &e.body {
             Body::Exec(x) => {
+                file = ExeFileCsv::new(x);
                 base.exe = Some(&x.exe);
                 base.argv = Some(argv_line(&x.argv));
                 base.uid = Some(x.uid);
@@ -133,7 +135,7 @@ impl<'a> EventRow<'a> {
             Body::Activity(a) => Some(ActivityCsv::new(a)),
             _ => None,
         };
-        EventCsv { base, activity, exact: exact.unwrap_or_default() }
+        EventCsv { base, activity, exact: exact.unwrap_or_default(), file }
     }
 
     /// TIME, TYPE, PID, PPID, CONTAINER, RUNTIME, DETAIL.
@@ -234,6 +236,122 @@ struct ExecJson<'a> {
     namespaces: NamespacesJson,
     cgroup: &'a str,
     cgroup_v1: Option<&'a str>,
+    #[serde(flatten)]
+    file: ExeFileJson<'a>,
+}
+
+/// What was passed to exec, the cwd, and the executed file (null where not known: a
+/// store before format 4, a process that predates the recorder for `filename`).
+#[derive(Serialize)]
+struct ExeFileJson<'a> {
+    filename: Option<Cow<'a, str>>,
+    /// Only when `exe`, `filename` or `cwd` is not UTF-8: its exact bytes in hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe_hex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filename_hex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cwd_hex: Option<String>,
+    cwd: Option<Cow<'a, str>>,
+    exe_inode: Option<u64>,
+    exe_dev: Option<String>,
+    exe_size: Option<u64>,
+    exe_mode: Option<String>,
+    exe_uid: Option<u32>,
+    exe_gid: Option<u32>,
+    exe_mtime: Option<String>,
+    exe_ctime: Option<String>,
+    /// null off overlayfs (and when not known).
+    exe_upper_layer: Option<bool>,
+    exe_memfd: Option<bool>,
+    exe_deleted: Option<bool>,
+    exe_setuid: Option<bool>,
+    exe_setgid: Option<bool>,
+    exe_path_truncated: Option<bool>,
+    cwd_truncated: Option<bool>,
+}
+
+fn non_utf8_hex(b: &[u8]) -> Option<String> {
+    std::str::from_utf8(b).is_err().then(|| hex(b))
+}
+
+/// A file time (ns since the epoch, never negative on a real file) as RFC 3339.
+fn file_time(ns: i64) -> String {
+    rfc3339(ns.max(0) as u64)
+}
+
+impl<'a> ExeFileJson<'a> {
+    fn new(x: &'a ctrail_model::Exec) -> Self {
+        let f = x.file.as_ref();
+        ExeFileJson {
+            filename: (!x.filename.is_empty()).then(|| String::from_utf8_lossy(&x.filename)),
+            exe_hex: non_utf8_hex(&x.exe),
+            filename_hex: non_utf8_hex(&x.filename),
+            cwd_hex: x.cwd.as_deref().and_then(non_utf8_hex),
+            cwd: x.cwd.as_deref().map(String::from_utf8_lossy),
+            exe_inode: f.map(|f| f.inode),
+            exe_dev: f.map(|f| f.dev_string()),
+            exe_size: f.map(|f| f.size),
+            exe_mode: f.map(|f| format!("{:07o}", f.mode)),
+            exe_uid: f.map(|f| f.uid),
+            exe_gid: f.map(|f| f.gid),
+            exe_mtime: f.map(|f| file_time(f.mtime_ns)),
+            exe_ctime: f.map(|f| file_time(f.ctime_ns)),
+            exe_upper_layer: f.and_then(|f| f.upper_layer()),
+            exe_memfd: f.map(|f| f.memfd),
+            exe_deleted: f.map(|f| f.deleted),
+            exe_setuid: f.map(|f| f.setuid()),
+            exe_setgid: f.map(|f| f.setgid()),
+            exe_path_truncated: f.map(|f| f.path_truncated),
+            cwd_truncated: f.map(|f| f.cwd_truncated),
+        }
+    }
+}
+
+csv_row! {
+/// The columns of events.csv after the exact bytes (added in store format 4; appended, so
+/// the columns before keep their places): what was passed to exec, the cwd, the file.
+#[derive(Default)]
+pub struct ExeFileCsv<'a> {
+    filename: Option<&'a [u8]>,
+    cwd: Option<&'a [u8]>,
+    exe_inode: Option<u64>,
+    exe_dev: Option<String>,
+    exe_size: Option<u64>,
+    exe_mode: Option<String>,
+    exe_uid: Option<u32>,
+    exe_gid: Option<u32>,
+    exe_mtime: Option<Time>,
+    exe_ctime: Option<Time>,
+    exe_upper_layer: Option<bool>,
+    exe_memfd: Option<bool>,
+    exe_deleted: Option<bool>,
+    exe_setuid: Option<bool>,
+    exe_setgid: Option<bool>,
+}
+}
+
+impl<'a> ExeFileCsv<'a> {
+    fn new(x: &'a ctrail_model::Exec) -> Self {
+        let f = x.file.as_ref();
+        ExeFileCsv {
+            filename: (!x.filename.is_empty()).then_some(x.filename.as_slice()),
+            cwd: x.cwd.as_deref(),
+            exe_inode: f.map(|f| f.inode),
+            exe_dev: f.map(|f| f.dev_string()),
+            exe_size: f.map(|f| f.size),
+            exe_mode: f.map(|f| format!("{:07o}", f.mode)),
+            exe_uid: f.map(|f| f.uid),
+            exe_gid: f.map(|f| f.gid),
+            exe_mtime: f.map(|f| Time(f.mtime_ns.max(0) as u64)),
+            exe_ctime: f.map(|f| Time(f.ctime_ns.max(0) as u64)),
+            exe_upper_layer: f.and_then(|f| f.upper_layer()),
+            exe_memfd: f.map(|f| f.memfd),
+            exe_deleted: f.map(|f| f.deleted),
+            exe_setuid: f.map(|f| f.setuid()),
+            exe_setgid: f.map(|f| f.setgid()),
+        }
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -268,6 +386,7 @@ impl<'a> ExecJson<'a> {
             namespaces: (&x.ns).into(),
             cgroup: &x.cgroups.v2_path,
             cgroup_v1: x.cgroups.v1_path.as_deref(),
+            file: ExeFileJson::new(x),
         }
     }
 }
@@ -326,19 +445,21 @@ pub struct EventCsv<'a> {
     base: EventBaseCsv<'a>,
     activity: Option<ActivityCsv<'a>>,
     exact: ExactCsv,
+    file: ExeFileCsv<'a>,
 }
 
 impl CsvRecord for EventCsv<'_> {
-    const WIDTH: usize = EventBaseCsv::WIDTH + ActivityCsv::WIDTH + ExactCsv::WIDTH;
+    const WIDTH: usize = EventBaseCsv::WIDTH + ActivityCsv::WIDTH + ExactCsv::WIDTH + ExeFileCsv::WIDTH;
 
     fn header() -> Vec<&'static str> {
-        [EventBaseCsv::header(), ActivityCsv::header(), ExactCsv::header()].concat()
+        [EventBaseCsv::header(), ActivityCsv::header(), ExactCsv::header(), ExeFileCsv::header()].concat()
     }
 
     fn push_into(&self, row: &mut CsvRow) {
         self.base.push_into(row);
         self.activity.push_into(row);
         self.exact.push_into(row);
+        self.file.push_into(row);
     }
 }
 

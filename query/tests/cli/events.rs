@@ -53,6 +53,52 @@ fn events_json_contract() {
 }
 
 #[test]
+fn execs_say_what_ran_and_the_drift_question_is_one_filter() {
+    let d = store();
+    let dd = data(&d);
+    let rows = |args: &[&str]| {
+        let mut a = vec!["events", "--data-dir", &dd, "--format", "json"];
+        a.extend_from_slice(args);
+        let o = ctrail(&a);
+        (o.status.code(), json_lines(&o))
+    };
+    let (code, all) = rows(&["--type", "exec"]);
+    assert_eq!(code, Some(0));
+    let sh = all.iter().find(|r| r["exe"] == "/bin/sh").unwrap();
+    assert_eq!((sh["filename"].as_str(), sh["cwd"].as_str()), (Some("/bin/sh"), Some("/")));
+    assert_eq!((sh["exe_inode"].clone(), sh["exe_mode"].clone()), (4242.into(), "0100755".into()));
+    assert_eq!(sh["exe_mtime"], "2023-11-14T22:13:20.123456789Z");
+    assert_eq!((sh["exe_upper_layer"].clone(), sh["exe_memfd"].clone()), (true.into(), false.into()));
+    let bash = all.iter().find(|r| r["exe"] == "/bin/bash").unwrap();
+    assert_eq!(bash["exe_upper_layer"], false);
+
+    let (code, upper) = rows(&["--upper-layer"]);
+    assert_eq!(code, Some(0));
+    assert!(!upper.is_empty() && upper.iter().all(|r| r["exe"] == "/bin/sh" || r["type"] == "gap"), "{upper:?}");
+    let (code, bash) = rows(&["--exe", "/bin/bash"]);
+    assert_eq!(code, Some(0));
+    assert!(bash.iter().filter(|r| r["type"] != "gap").all(|r| r["exe"] == "/bin/bash"));
+    let (_, under) = rows(&["--exe", "/usr/bin/", "--type", "exec"]);
+    let want: Vec<&str> = all.iter().filter_map(|r| r["exe"].as_str()).filter(|e| e.starts_with("/usr/bin/")).collect();
+    let got: Vec<&str> = under.iter().filter_map(|r| r["exe"].as_str()).collect();
+    assert_eq!((got.len(), got), (2, want), "the execs under /usr/bin/");
+    let (_, glob) = rows(&["--exe", "/*/s?*", "--type", "exec"]);
+    let got: Vec<&str> = glob.iter().filter_map(|r| r["exe"].as_str()).collect();
+    assert_eq!(got, ["/bin/sh", "/usr/bin/sleep"]);
+    let (code, none) = rows(&["--exe", "/nowhere/*", "--type", "exec"]);
+    assert_eq!((code, none.len()), (Some(1), 0), "nothing found");
+
+    let o = ctrail(&["events", "--data-dir", &dd, "--format", "csv", "--type", "exec", "--upper-layer"]);
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |k: &str| header.iter().position(|h| *h == k).unwrap_or_else(|| panic!("no {k} column"));
+    assert!(at("filename") > at("argv_hex"), "the new columns come after the old ones");
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!((row[at("exe_upper_layer")], row[at("exe_inode")], row[at("cwd")]), ("true", "4242", "/"));
+}
+
+#[test]
 fn filters_container_prefix_pid_type_time_host() {
     let d = store();
     let dd = data(&d);

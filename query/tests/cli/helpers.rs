@@ -8,8 +8,8 @@ use std::{
 
 use ctrail_model::Runtime;
 use ctrail_model::{
-    Action, Activity, Body, BootInfo, Caps, CgroupMove, Cgroups, Container, Creds, Event, Exec, Exit, Fork, Gap,
-    GapReason, Namespaces, ProcKey, Source,
+    Action, Activity, Body, BootInfo, Caps, CgroupMove, Cgroups, Container, Creds, Event, ExeFile, Exec, Exit, Fork,
+    Gap, GapReason, Namespaces, ProcKey, Source,
 };
 use ctrail_store::{Batch, Options, StoreWriter};
 
@@ -69,6 +69,18 @@ pub fn exec(argv: &[&str], cgroup: &str) -> Box<Exec> {
         caps: Caps { effective: 0xa80425fb, permitted: 0xa80425fb, inheritable: 0, bounding: 0xa80425fb, ambient: 0 },
         ns: Namespaces::default(),
         cgroups: Cgroups { v2_path: cgroup.into(), ..Default::default() },
+        filename: argv[0].as_bytes().to_vec(),
+        cwd: Some(b"/".to_vec()),
+        // `/bin/sh` stands for a binary written into its container after it started.
+        file: Some(ExeFile {
+            inode: 4242,
+            mode: 0o100755,
+            nlink: 1,
+            overlay: true,
+            upper_layer: argv[0] == "/bin/sh",
+            mtime_ns: 1_700_000_000_123_456_789,
+            ..Default::default()
+        }),
     })
 }
 

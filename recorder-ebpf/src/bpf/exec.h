@@ -8,8 +8,10 @@
 
 #include "emit.h"
 #include "ns.h"
+#include "file.h"
 
-static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct linux_binprm *bprm)
+/* `walk`: resolve the exe's path and the cwd in the kernel (a constant at each call site). */
+static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct linux_binprm *bprm, bool walk)
 {
 	__u32 tgid = BPF_CORE_READ(t, tgid);
 	if (tgid == cfg_self_tgid)
@@ -59,7 +61,7 @@ static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct 
 	bpf_core_read(&e->caps[4], sizeof(__u64), &cr->cap_ambient);
 	read_ns(t, e->ns, &e->ns_pid);
 
-	/* Tail: exe | argv | cg2 path | cg1 path, each at a masked offset so the
+	/* Tail: exe | argv | cg2 path | cg1 path | resolved exe path | cwd, each at a masked offset so the
 	 * verifier can bound every write inside SCRATCH_SZ. */
 	__u32 off = CT_EXEC_SIZE;
 	long r = bpf_probe_read_kernel_str(buf + off, CT_EXE_MAX, BPF_CORE_READ(bprm, filename));
@@ -102,6 +104,27 @@ static __always_inline int on_exec(struct task_struct *t, pid_t old_pid, struct 
 			e->flags |= CT_F_CG1_MISSING;
 	}
 	off = (off + e->cg1_len) & OFF_MASK;
+
+	/* The file the kernel runs and the cwd, each as the process sees it. */
+	e->exe_flags = 0;
+	struct file *f = BPF_CORE_READ(bprm, file);
+	struct fs_struct *fs = BPF_CORE_READ(t, fs);
+	e->path_len = 0;
+	e->cwd_len = 0;
+	if (f) {
+		exe_file(e, f);
+		e->exe_flags |= CT_X_FILE;
+		if (walk && fs)
+			e->path_len = put_path(buf, off, &f->f_path, &fs->root, &e->exe_flags, CT_X_PATH_TRUNC);
+	} else {
+		e->exe_ino = e->exe_size = 0;
+		e->exe_mtime_ns = e->exe_ctime_ns = 0;
+		e->exe_dev = e->exe_mode = e->exe_uid = e->exe_gid = e->exe_nlink = 0;
+	}
+	off = (off + e->path_len) & OFF_MASK;
+	if (walk && fs)
+		e->cwd_len = put_path(buf, off, &fs->pwd, &fs->root, &e->exe_flags, CT_X_CWD_TRUNC);
+	off = (off + e->cwd_len) & OFF_MASK;
 	return send_scratch(buf, off, CT_C_EXEC, CT_C_LOST_EXEC);
 }
 

@@ -18,7 +18,8 @@ volatile const __u32 cfg_activity = 0;      /* bit (1 << ct_op) per recorded sys
 
 /* Scratch space for building a variable-size exec record; one slot per CPU
  * (an ARRAY indexed by CPU, because per-CPU values are capped at 32 KiB). */
-#define SCRATCH_SZ (65536 + 512)
+/* 64 KiB of masked offsets, plus room for the largest write at the last one (a path). */
+#define SCRATCH_SZ (65536 + 2 * CT_PATH_MAX)
 #define OFF_MASK 0xFFFF
 struct scratch {
 	char buf[SCRATCH_SZ];

@@ -234,21 +234,6 @@ fn seccomp_refused_calls_are_recorded_with_either_attachment() {
     }
 }
 
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("bash").arg(ctl()).arg("docker").args(args).stdin(Stdio::null()).output().expect("run ctl.sh docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let o = docker(args);
-    assert!(
-        o.status.success(),
-        "docker {args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
 /// `docker run -d --privileged ARGS`; where runc cannot grant a capability this machine's root
 /// lacks (CAP_SYS_RESOURCE here), the same privileges less that one: every other capability,
 /// no seccomp, no AppArmor, /proc and /sys unmasked.

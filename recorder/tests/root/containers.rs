@@ -133,7 +133,7 @@ fn every_runtime_is_recorded_and_replayed() {
         row.expect(mine("exit") == 1, || format!("no exit of the entrypoint (pid {pid}) at stop"));
         // 3. a command run inside it afterwards, the runtime's way
         let exec_m = format!("ctrail-e2e-exec-{rt}");
-        let cmd = evs.iter().find(|e| e["type"] == "exec" && e["exe"] == "/bin/true" && argv_has(e, &exec_m));
+        let cmd = evs.iter().find(|e| e["type"] == "exec" && e["filename"] == "/bin/true" && argv_has(e, &exec_m));
         row.expect(cmd.is_some(), || "the command run inside is not in the container".into());
         // ...which every runtime but nsenter (nspawn) moves into the container's cgroup first,
         // or has born there (lxc-attach: clone3 CLONE_INTO_CGROUP, a fork into the cgroup).

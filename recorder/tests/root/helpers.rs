@@ -263,3 +263,20 @@ pub fn ctrail(data: &Path, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
     let rows = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     (o.status.code().unwrap_or(-1), rows)
 }
+
+/// `ctl.sh docker ARGS`: the docker CLI against the harness's dockerd.
+pub fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("bash").arg(ctl()).arg("docker").args(args).stdin(Stdio::null()).output().expect("run ctl.sh docker")
+}
+
+/// [`docker`], which must succeed: its stdout, trimmed.
+pub fn docker_ok(args: &[&str]) -> String {
+    let o = docker(args);
+    assert!(
+        o.status.success(),
+        "docker {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}

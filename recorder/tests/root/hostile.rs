@@ -6,7 +6,7 @@
 use std::{
     fs,
     io::Write,
-    os::unix::{fs::PermissionsExt, net::UnixStream},
+    os::unix::{ffi::OsStrExt, fs::PermissionsExt, net::UnixStream},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -190,7 +190,10 @@ fn hostile_names_recorded_from_the_kernel_reach_no_terminal_and_no_spreadsheet()
     drop(cg);
     let data = s.dir.path().join("data");
     let data = data.to_str().unwrap();
-    assert!(s.execs_with(&m).iter().any(|e| exec_of(e).exe == b"=1+2"), "the exe as passed to exec");
+    let eq = s.execs_with(&m).into_iter().find(|e| exec_of(e).filename == b"=1+2").expect("the exe as passed to exec");
+    let real = fs::canonicalize(bin.path()).unwrap();
+    assert_eq!(exec_of(eq).exe, real.join("=1+2").as_os_str().as_bytes(), "the file it resolved to");
+    assert_eq!(exec_of(eq).cwd.as_deref(), Some(real.as_os_str().as_bytes()), "the cwd it ran in");
     assert!(s.containers.iter().flatten().any(|c| c.name.as_deref() == Some("x\x1b[2J")), "the lxc name as recorded");
 
     for args in [vec!["events"], vec!["containers"]] {

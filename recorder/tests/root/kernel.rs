@@ -37,7 +37,18 @@ fn short_lived_process_in_a_container_cgroup_is_attributed() {
     let c = s.container_of(e).unwrap_or_else(|| panic!("no container for the exec; log:\n{log}"));
     assert_eq!(c.id, id);
     assert_eq!(c.runtime, Some(Runtime::Docker));
-    assert_eq!(exec_of(e).exe, b"/bin/true");
+    // What was passed, and the file the kernel ran (/bin is a link to usr/bin here).
+    let x = exec_of(e);
+    assert_eq!(x.filename, b"/bin/true");
+    let real = fs::canonicalize("/bin/true").unwrap();
+    assert_eq!(x.exe, real.as_os_str().as_bytes());
+    let f = x.file.expect("the executed file");
+    let st = fs::metadata(&real).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((f.inode, f.size, f.mode, f.uid), (st.ino(), st.size(), st.mode(), st.uid()));
+    assert_eq!(f.mtime_ns, st.mtime() * 1_000_000_000 + st.mtime_nsec());
+    assert_eq!((libc::major(st.dev()), libc::minor(st.dev())), (f.dev_major, f.dev_minor));
+    assert!(!f.overlay && f.upper_layer().is_none() && !f.deleted && !f.memfd);
     let exit = s.exit_of(e).expect("its exit is stored");
     assert_eq!(exit.container, e.container, "the exit keeps the container");
     // The shell's own move into the cgroup (before its exec) is an event of that process.
@@ -66,7 +77,7 @@ fn unshare_pid_namespace_is_host_with_its_own_pid_namespace() {
     let e = *s
         .execs_with(&m)
         .iter()
-        .find(|e| exec_of(e).exe == b"/bin/true")
+        .find(|e| exec_of(e).filename == b"/bin/true")
         .expect("the exec of /bin/true inside the new pid namespace");
     assert!(e.container.is_none(), "unshare is not a container: {:?}", s.container_of(e));
     let x = exec_of(e);

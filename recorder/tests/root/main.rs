@@ -6,6 +6,7 @@
 
 mod activity;
 mod containers;
+mod exe;
 mod helpers;
 mod hostile;
 mod kernel;

@@ -16,7 +16,11 @@ use super::{
     BlockRef, Directory, FIRST_FORMAT, FOOTER_LEN, FOOTER_MAGIC, FORMAT, HEADER_LEN, HEADER_MAGIC, MAX_RAW, ProcEntry,
     sha256,
 };
-use crate::{StoreError, schema::ContainerV2, schema::decode, trust};
+use crate::{
+    StoreError,
+    schema::{ContainerV2, EventV3, Legacy, decode},
+    trust,
+};
 
 pub struct SegReader {
     file: fs::File,
@@ -136,6 +140,20 @@ impl SegReader {
         unpack(&self.path, &packed, b.raw_len as usize, what)
     }
 
+    /// A block of events (or a shape holding them), verified, as this file's format laid
+    /// them out (`L`: the layout of older formats, see [`decode_events`]).
+    fn read_events<L>(&self, b: &BlockRef, what: &str) -> Result<L::Now, StoreError>
+    where
+        L: Legacy + DeserializeOwned,
+        L::Now: DeserializeOwned,
+    {
+        if self.dir.format < crate::EXE_FILE_SINCE {
+            self.read::<L>(b, what).map(Legacy::upgrade)
+        } else {
+            self.read::<L::Now>(b, what)
+        }
+    }
+
     /// Block `n`'s events, or `None` (reported) when it does not verify.
     fn block(&self, n: usize) -> Option<Vec<(u64, Event)>> {
         let blocks = match self.blocks() {
@@ -146,7 +164,7 @@ impl SegReader {
             }
         };
         let b = &blocks[n];
-        match self.read::<Vec<(u64, Event)>>(b, &format!("block {n}")) {
+        match self.read_events::<Vec<(u64, EventV3)>>(b, &format!("block {n}")) {
             Ok(v) if v.len() == b.events as usize => Some(v),
             Ok(v) => {
                 self.problem(format!("block {n} holds {} events where its entry says {}", v.len(), b.events));
@@ -205,7 +223,7 @@ impl SegReader {
     }
 
     pub fn checkpoint(&self) -> Result<Vec<Event>, StoreError> {
-        let v: Vec<Event> = self.read(&self.dir.checkpoint, "the checkpoint")?;
+        let v: Vec<Event> = self.read_events::<Vec<EventV3>>(&self.dir.checkpoint, "the checkpoint")?;
         if v.len() != self.dir.checkpoint.events as usize {
             return Err(damaged(&self.path, "the checkpoint does not match its count"));
         }

@@ -16,14 +16,7 @@ use crate::helpers::*;
 /// The trigger, built static once per test run so that it runs in a busybox container.
 fn trigger() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/triggers/trigger.c");
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ctrail-trigger");
-        let o =
-            Command::new("cc").args(["-static", "-O2", "-Wall", "-o"]).arg(&out).arg(&src).output().expect("run cc");
-        assert!(o.status.success(), "building {}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
-        out
-    })
+    BUILT.get_or_init(|| static_c("trigger"))
 }
 
 /// What the trigger printed: (kind, result, details).

@@ -63,6 +63,10 @@ fn in_a_docker_container_the_exe_is_the_file_that_ran_and_drift_is_flagged() {
         "-c",
         &format!("cp /bin/busybox /tmp/d && exec 3</tmp/d && rm /tmp/d && exec /proc/self/fd/3 {m}"),
     ]);
+    // A binary never on any disk: busybox copied into a memfd and run with fexecve.
+    let memfd = static_c("memfd_exec");
+    docker_ok(&["cp", memfd.to_str().unwrap(), &format!("{NAME}:/memfd_exec")]);
+    sh(&format!("/memfd_exec /bin/busybox true {m}"));
     let data = rec.data();
     let (s, log) = rec.stop();
 
@@ -88,6 +92,10 @@ fn in_a_docker_container_the_exe_is_the_file_that_ran_and_drift_is_flagged() {
     let d = exec_named(&s, &m, "/proc/self/fd/3");
     assert_eq!(exec_of(d).exe, b"/tmp/d");
     assert!(file_of(d).deleted, "{:?}", file_of(d));
+
+    let mem = s.execs_with(&m).into_iter().find(|e| exec_of(e).exe.starts_with(b"/memfd:")).expect("the memfd exec");
+    assert!(file_of(mem).memfd, "{:?}", exec_of(mem));
+    assert_eq!(file_of(mem).upper_layer(), None, "not on overlayfs at all");
 
     // The drift question, in one command: the upper-layer execs only.
     let (code, rows) = ctrail(&data, &["events", "--type", "exec", "--upper-layer", "--container", NAME]);

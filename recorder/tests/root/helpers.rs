@@ -280,3 +280,12 @@ pub fn docker_ok(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
+
+/// `fixtures/triggers/NAME.c` built static (it then runs in a busybox container); the binary.
+pub fn static_c(name: &str) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/triggers/{name}.c"));
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ctrail-{name}"));
+    let o = Command::new("cc").args(["-static", "-O2", "-Wall", "-o"]).arg(&out).arg(&src).output().expect("run cc");
+    assert!(o.status.success(), "building {}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
+    out
+}

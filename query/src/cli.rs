@@ -106,14 +106,27 @@ pub struct ExportArgs {
     /// The recorder's data directory.
     #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
-    /// The case folder to write (created; must not hold an export already).
+    /// The case folder to write (created; must not hold an export already); with
+    /// `--format parquet`, the root of the fleet tree (files already there are replaced by
+    /// the same names: exporting again is idempotent).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// `csv`: a case folder (events, processes, containers, gaps, problems and a SHA-256
+    /// manifest); `parquet`: `OUT/events/dt=YYYY-MM-DD/host=HOST/<boot-id>-<seq>.parquet`,
+    /// one file per segment, day and boot, for engines (docs/fleet.md).
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
     /// CSV cells as recorded (see `ctrail events --raw-cells`).
     #[arg(long)]
     pub raw_cells: bool,
     #[command(flatten)]
     pub filters: Filters,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
 }
 
 /// One value of `--type`: a kind of the table (`ctrail_model::kind`), or `gap`.

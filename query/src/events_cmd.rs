@@ -139,6 +139,14 @@ impl Query {
         self.gaps && self.pid.is_none() && g.end >= self.since && g.start < self.until
     }
 
+    /// `--container` and the container filters on an event already read (what
+    /// [`Self::events`] answers through the container index).
+    pub fn container_matches(&self, f: &Found) -> bool {
+        let id = f.container.as_ref().map(|c| c.id.as_str());
+        self.container.as_deref().is_none_or(|want| id == Some(want))
+            && self.of.as_ref().is_none_or(|of| id.is_some_and(|id| of.contains(id)))
+    }
+
     /// Matching events in time order.
     pub fn events(&self, src: &Source) -> Vec<Found> {
         let keep = |e: &Event| self.matches(e);

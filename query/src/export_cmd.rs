@@ -272,6 +272,9 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let src = Source::open(&args.data_dir)?;
     let q = Query::new(&args.filters, &src)?;
     let out = &args.out;
+    if args.format == crate::cli::ExportFormat::Parquet {
+        return crate::export_parquet::run(out, &src, &q);
+    }
     if out.join("manifest.json").exists() {
         bail!("{} already holds an export (manifest.json); choose another --out", out.display());
     }

@@ -9,6 +9,7 @@ mod container_filter;
 mod containers_cmd;
 mod events_cmd;
 mod export_cmd;
+mod export_parquet;
 mod output;
 mod ps_cmd;
 mod report;

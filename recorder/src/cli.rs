@@ -100,6 +100,10 @@ pub struct RunArgs {
     /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
     #[arg(long, value_enum, default_value = "auto")]
     pub attach: AttachArg,
+    /// The host name stored with every event (default: the kernel's hostname), for hosts
+    /// whose names are not unique across a fleet, or a fleet's own naming.
+    #[arg(long, value_name = "NAME")]
+    pub host_name: Option<String>,
     /// The exe's path and the cwd: `auto` resolves both in the kernel from the file it runs
     /// (needs bpf_loop, 5.17+; older kernels fall back to `off` with a warning); `off`
     /// keeps what was passed to exec as the exe, and no cwd (the file's stat is kept).

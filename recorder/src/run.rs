@@ -32,7 +32,10 @@ use crate::{
 pub async fn run(args: RunArgs) -> Result<Totals> {
     preflight::check()?;
     preflight::raise_memlock();
-    let host = host::discover(VERSION)?;
+    let mut host = host::discover(VERSION)?;
+    if let Some(name) = &args.host_name {
+        host.boot.hostname = name.clone();
+    }
     // The store before anything is loaded: a bad data dir must fail before probes go in.
     let mut store = open_store(&args)?;
     let boot = store.add_boot(&host.boot)?;

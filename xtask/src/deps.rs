@@ -33,6 +33,11 @@ const RULES: &[Rule] = &[
         why: "the domain model is plain data",
     },
     Rule { krate: "ctrail-wire", never: &["ctrail-store", "redb", "bincode"], why: "the kernel layout knows no store" },
+    Rule {
+        krate: "ctrail-columnar",
+        never: &["ctrail-store", "ctrail-wire", "redb", "bincode", "aya"],
+        why: "the engines' schema is made from the model alone: any store version, any reader",
+    },
 ];
 
 /// Only these crates may name these dependencies, of any kind (normal, dev, build).
@@ -41,6 +46,9 @@ const ONLY: &[(&str, &[&str])] = &[
     ("bincode", &["ctrail-store"]),
     ("aya", &["ctrail-recorder", "ctrail-wire"]),
     ("ctrail-wire", &["ctrail-recorder", "ctrail-recorder-ebpf"]),
+    ("parquet", &["ctrail-columnar"]),
+    ("arrow-array", &["ctrail-columnar"]),
+    ("arrow-schema", &["ctrail-columnar"]),
 ];
 
 pub fn check() -> Result<()> {

@@ -412,6 +412,47 @@ impl StoreReader {
         out
     }
 
+    /// Each segment overlapping `[since, until)`, with its events in that window that
+    /// `keep` accepts, in time order: what an export of one file per segment writes. The
+    /// segments are shared out over all cores, each thread holding one segment's events
+    /// at a time; `f` runs on those threads. The first error is returned (the other
+    /// threads finish the segment they are on and stop).
+    pub fn for_each_segment<E: Send>(
+        &self,
+        since: u64,
+        until: u64,
+        keep: impl Fn(&Event) -> bool + Sync,
+        f: impl Fn(&SegmentFile, Vec<Found>) -> Result<(), E> + Sync,
+    ) -> Result<(), E> {
+        let wanted: Vec<&Open> = self.segments.iter().filter(|s| s.file.overlaps(since, until)).collect();
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(wanted.len()).max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let results: Vec<Result<(), E>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        use std::sync::atomic::Ordering::Relaxed;
+                        while !failed.load(Relaxed) {
+                            let Some(s) = wanted.get(next.fetch_add(1, Relaxed)) else { break };
+                            let mut out = Vec::new();
+                            let r = guarded(&s.file.path, || s.reader.events(None, since, until, &keep));
+                            self.collect(s, r, &mut out);
+                            out.sort_by_key(|f| f.event.time);
+                            if let Err(e) = f(&s.file, out) {
+                                failed.store(true, Relaxed);
+                                return Err(e);
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a segment thread panicked")).collect()
+        });
+        results.into_iter().collect()
+    }
+
     /// One container's events (by full ID) with `since <= time < until`, in time order.
     pub fn container_events(&self, id: &str, since: u64, until: u64, keep: impl Fn(&Event) -> bool) -> Vec<Found> {
         let mut out = Vec::new();

@@ -20,3 +20,21 @@ fn the_output_format_doc_lists_every_kind_of_the_table() {
         assert!(doc.contains(&row), "docs/output-format.md has no row of keys for {k}");
     }
 }
+
+#[test]
+fn the_fleet_doc_lists_every_parquet_column_in_order() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/fleet.md")).unwrap();
+    let section = doc.split("## Schema (version ").nth(1).expect("the schema section");
+    let version: u32 = section.split(')').next().unwrap().parse().unwrap();
+    assert_eq!(version, ctrail_columnar::SCHEMA_VERSION, "docs/fleet.md's schema version");
+    // Each row's first cell names its columns, in backquotes.
+    let listed: Vec<&str> = section
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| l.split('|').nth(1).unwrap().split('`').skip(1).step_by(2))
+        .collect();
+    let schema = ctrail_columnar::events_schema();
+    let want: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(listed, want, "docs/fleet.md's schema table");
+}

@@ -7,5 +7,6 @@ mod events;
 mod helpers;
 mod hostile;
 mod live;
+mod parquet;
 mod replay;
 mod verify;

@@ -7,6 +7,7 @@
 mod activity;
 mod containers;
 mod exe;
+mod fleet;
 mod helpers;
 mod hostile;
 mod kernel;

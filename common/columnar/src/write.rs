@@ -1,0 +1,56 @@
+//! One Parquet file written so that no reader ever sees part of it under its final name:
+//! a temporary name beside it, synced, renamed, the directory synced.
+
+use std::{fs, io::Write, path::Path};
+
+use arrow_array::RecordBatch;
+use parquet::{
+    arrow::ArrowWriter,
+    basic::{Compression, ZstdLevel},
+    file::properties::{EnabledStatistics, WriterProperties},
+    schema::types::ColumnPath,
+};
+
+use crate::ColumnarError;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ColumnarError + '_ {
+    move |source| ColumnarError::Io { path: path.to_path_buf(), source }
+}
+
+fn properties() -> WriterProperties {
+    let mut p = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("a valid level")))
+        .set_statistics_enabled(EnabledStatistics::Page);
+    // Bloom filters where a query names one value of many: a container, a pod.
+    for col in ["container_id", "pod_uid"] {
+        p = p.set_column_bloom_filter_enabled(ColumnPath::from(col), true);
+    }
+    p.build()
+}
+
+/// Writes `batch` to `path` (its parent made first, 0700: it holds command lines), as
+/// `.NAME.tmp` then renamed. Files are 0600.
+pub fn write_atomically(path: &Path, batch: &RecordBatch) -> Result<(), ColumnarError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = path.parent().expect("a file under a directory");
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = fs::remove_file(&tmp);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        // The temporary name is never a link someone planted.
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(properties()))?;
+    w.write(batch)?;
+    let mut file = w.into_inner()?;
+    file.flush().map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    Ok(())
+}

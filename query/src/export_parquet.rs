@@ -16,6 +16,8 @@ use ctrail_store::Found;
 
 use crate::{events_cmd::Query, rows::event::EventRow, source::Source, time};
 
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
 /// The day (UTC) of a wall-clock ns time, `YYYY-MM-DD`.
 fn day(ns: u64) -> String {
     time::rfc3339(ns)[..10].to_string()
@@ -34,15 +36,20 @@ pub fn run(out: &Path, src: &Source, q: &Query) -> Result<ExitCode> {
     let keep = |e: &ctrail_model::Event| q.matches(e);
     src.reader.for_each_segment(q.since, q.until, keep, |file, found| -> Result<()> {
         let found: Vec<Found> = found.into_iter().filter(|f| q.container_matches(f)).collect();
-        let mut groups: BTreeMap<FileKey, Vec<&Found>> = BTreeMap::new();
+        // Grouped by UTC day number and boot index (a boot has one id and one host name):
+        // the day is formatted and the boot looked up once per file, not once per event.
+        let mut groups: BTreeMap<(u64, u32), Vec<&Found>> = BTreeMap::new();
         for f in &found {
-            let b = boots.get(&f.event.proc.boot).unwrap_or(&unknown);
-            let key =
-                FileKey { day: day(f.event.time), host: b.hostname.clone(), boot_id: b.boot_id.clone(), seq: file.seq };
-            groups.entry(key).or_default().push(f);
+            groups.entry((f.event.time / DAY_NS, f.event.proc.boot)).or_default().push(f);
         }
-        for (key, list) in groups {
-            let b = boots.get(&list[0].event.proc.boot).unwrap_or(&unknown);
+        for ((_, boot), list) in groups {
+            let b = boots.get(&boot).unwrap_or(&unknown);
+            let key = FileKey {
+                day: day(list[0].event.time),
+                host: b.hostname.clone(),
+                boot_id: b.boot_id.clone(),
+                seq: file.seq,
+            };
             let mut rows: Vec<Row> = list
                 .iter()
                 .map(|f| {

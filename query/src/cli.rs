@@ -234,6 +234,15 @@ pub struct EventsArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub filters: Filters,
+    /// Keep running and print each new event as it is committed (within about a second),
+    /// with a `cursor` key in JSON, until SIGINT or SIGTERM; windows the recorder lost,
+    /// its own downtime included, come as gap records. Starts now, or at --since.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Resume a stream after this cursor (from an event's `cursor`, or the line printed
+    /// at exit): no event twice, none left out, across recorder restarts.
+    #[arg(long, value_name = "CURSOR", requires = "follow")]
+    pub after: Option<String>,
 }
 
 /// Containers in the runtime's terms, from the metadata its files held when the recorder

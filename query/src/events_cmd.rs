@@ -19,6 +19,7 @@ use crate::{
 };
 
 /// The filters, resolved against the store.
+#[derive(Clone)]
 pub struct Query {
     pub since: u64,
     pub until: u64,
@@ -222,6 +223,9 @@ impl Listing for Line<'_> {
 }
 
 pub fn run(args: EventsArgs) -> Result<ExitCode> {
+    if args.follow {
+        return crate::follow_cmd::run(args);
+    }
     let src = Source::open(&args.store.data_dir)?;
     let q = Query::new(&args.filters, &src)?;
     let events = q.events(&src);

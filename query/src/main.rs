@@ -10,6 +10,7 @@ mod containers_cmd;
 mod events_cmd;
 mod export_cmd;
 mod export_parquet;
+mod follow_cmd;
 mod output;
 mod ps_cmd;
 mod report;
@@ -28,6 +29,11 @@ use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     ctrail_store::quiet_guarded_panics();
+    // SAFETY: mallopt before any thread starts only tunes glibc's allocator.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+    }
     match run() {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -26,11 +26,16 @@ impl Source {
         if let Err(e) = control::request(dir, control::FLUSH, Duration::from_secs(10)) {
             report.problem(format!("{e}; answering from what the recorder committed before"));
         }
-        let reader = StoreReader::open(dir)?;
-        let boots = reader.boots().into_iter().collect();
-        let src = Source { reader, report, containers: std::sync::OnceLock::new(), boots };
+        let mut src = Self::from_reader(StoreReader::open(dir)?);
+        src.report = report;
         src.sync_problems();
         Ok(src)
+    }
+
+    /// A store already open (a follower's latest segments), not flushed first.
+    pub fn from_reader(reader: StoreReader) -> Self {
+        let boots = reader.boots().into_iter().collect();
+        Source { reader, report: Report::default(), containers: std::sync::OnceLock::new(), boots }
     }
 
     /// A process's start as wall-clock ns (its key holds boot-clock ns).

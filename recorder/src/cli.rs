@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record in the foreground until SIGINT or SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Report what this kernel supports and which hooks would be used.
     Check,
 }
@@ -104,6 +104,13 @@ pub struct RunArgs {
     /// whose names are not unique across a fleet, or a fleet's own naming.
     #[arg(long, value_name = "NAME")]
     pub host_name: Option<String>,
+    /// Also write each sealed segment into a Parquet tree under DIR, as `ctrail export
+    /// --format parquet --out DIR` would (events, containers and gaps; for Spark, DuckDB,
+    /// ClickHouse, Trino: docs/fleet.md). Only root may control DIR, as for the data dir.
+    /// Segments are then not merged unless --compact-below says so (a merge would change
+    /// files already written), so each is in the tree when it seals.
+    #[arg(long, value_name = "DIR")]
+    pub parquet_dir: Option<std::path::PathBuf>,
     /// The exe's path and the cwd: `auto` resolves both in the kernel from the file it runs
     /// (needs bpf_loop, 5.17+; older kernels fall back to `off` with a warning); `off`
     /// keeps what was passed to exec as the exe, and no cwd (the file's stat is kept).
@@ -156,7 +163,12 @@ impl RunArgs {
             retain_ns: self.retain,
             max_bytes: self.max_size,
             check_trust: !self.allow_untrusted_data_dir,
-            compact_below: self.compact_below,
+            // Merging would rewrite segments already in the Parquet tree: with a tree, only
+            // when asked for (and then a small segment waits until no merge can take it).
+            compact_below: match (&self.parquet_dir, self.compact_below) {
+                (Some(_), None) => Some(0),
+                (_, c) => c,
+            },
         }
     }
 }

@@ -9,6 +9,7 @@ mod exe_file;
 mod host;
 mod loader;
 mod metadata;
+mod parquet_tree;
 mod preflight;
 mod run;
 mod snapshot;
@@ -39,7 +40,7 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
         cli::Command::Check => check::check(),
         cli::Command::Run(args) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(run::run(args))?;
+            rt.block_on(run::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
     }

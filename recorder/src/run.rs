@@ -78,7 +78,16 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
 /// Opens (or creates) the store, and logs what opening it found.
 fn open_store(args: &RunArgs) -> Result<StoreWriter> {
     let dir: &Path = &args.data_dir;
-    let (store, report) = StoreWriter::open(dir, args.store_options(), wall_now())
+    let tree = match &args.parquet_dir {
+        Some(root) => {
+            let t = crate::parquet_tree::ParquetTree::open(root, dir, !args.allow_untrusted_data_dir)
+                .with_context(|| format!("opening the Parquet tree {}", root.display()))?;
+            tracing::info!("writing each sealed segment to the Parquet tree {}", t.root().display());
+            Some(Box::new(t) as Box<dyn ctrail_store::Finalized>)
+        }
+        None => None,
+    };
+    let (store, report) = StoreWriter::open_with(dir, args.store_options(), wall_now(), tree)
         .with_context(|| format!("opening the store in {}", dir.display()))?;
     if let Some(mode) = report.tightened {
         tracing::warn!("{} was mode {mode:04o}, readable by others: tightened to 0700", dir.display());

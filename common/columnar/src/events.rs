@@ -12,14 +12,12 @@ use ctrail_model::{Body, Container, Event};
 use crate::{ColumnarError, events_schema};
 
 /// One event with what the file says beside it.
+#[derive(Clone, Copy)]
 pub struct Row<'a> {
     pub event: &'a Event,
     pub container: Option<&'a Container>,
     pub host: &'a str,
     pub boot_id: &'a str,
-    /// The one line `ctrail events` shows for kinds other than exec (an activity's
-    /// arguments, a cgroup move's path), from the caller, which owns that wording.
-    pub detail: Option<String>,
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -28,9 +26,17 @@ fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
 
 /// The rows as one batch, sorted by (container ID, time); host rows (no container) first.
 pub fn batch(rows: &mut [Row<'_>]) -> Result<RecordBatch, ColumnarError> {
-    rows.sort_by(|a, b| {
-        (a.container.map(|c| c.id.as_str()), a.event.time).cmp(&(b.container.map(|c| c.id.as_str()), b.event.time))
-    });
+    // Rows come in time order mostly; a stable sort on a small integer (the container's
+    // rank by ID) then time costs no string comparison per pair.
+    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r.container.map(|c| c.id.as_str())).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rank = |r: &Row| r.container.map_or(0, |c| ids.binary_search(&c.id.as_str()).map_or(0, |i| i + 1));
+    let mut keyed: Vec<(usize, u64, usize)> =
+        rows.iter().enumerate().map(|(i, r)| (rank(r), r.event.time, i)).collect();
+    keyed.sort_unstable();
+    let sorted: Vec<Row> = keyed.into_iter().map(|(_, _, i)| rows[i]).collect();
+    rows.copy_from_slice(&sorted);
     let n = rows.len();
     let str_col = || StringBuilder::with_capacity(n, n * 16);
     let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
@@ -131,7 +137,12 @@ pub fn batch(rows: &mut [Row<'_>]) -> Result<RecordBatch, ColumnarError> {
             Body::Activity(a) => Some(a.result),
             _ => None,
         });
-        detail.append_option(r.detail.as_deref());
+        // The line `ctrail events` shows for kinds other than exec (one wording, the
+        // model's), written straight into the column.
+        match ctrail_model::describe::write_summary(&e.body, &mut detail) {
+            Ok(true) => detail.append_value(""),
+            _ => detail.append_null(),
+        }
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(time.finish()),
@@ -220,8 +231,8 @@ mod tests {
         let (a, b) =
             (ev(2_000_001_000, Body::Exec(Box::new(exec))), ev(1_000_000_000, Body::Exit(Exit { status: 7 << 8 })));
         let mut rows = vec![
-            Row { event: &a, container: None, host: "h", boot_id: "b", detail: None },
-            Row { event: &b, container: None, host: "h", boot_id: "b", detail: Some("exit 7".into()) },
+            Row { event: &a, container: None, host: "h", boot_id: "b" },
+            Row { event: &b, container: None, host: "h", boot_id: "b" },
         ];
         let batch = batch(&mut rows).unwrap();
         assert_eq!(batch.num_rows(), 2);
@@ -242,5 +253,8 @@ mod tests {
         let second = second.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!((second.value(0), second.value(1)), ("./x", "\u{fffd}a"));
         assert!(argv.is_null(0));
+        let detail = col("detail");
+        let detail = detail.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!((detail.value(0), detail.is_null(1)), ("exit 7", true));
     }
 }

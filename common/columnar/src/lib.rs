@@ -4,13 +4,17 @@
 //! versioned and only ever grows (`docs/fleet.md`).
 
 mod events;
+mod export;
 mod layout;
 mod schema;
+mod tables;
 mod write;
 
 pub use events::{Row, batch};
+pub use export::{Exported, SegmentEvent, write_segment};
 pub use layout::{FileKey, partition_value};
-pub use schema::{SCHEMA_VERSION, events_schema};
+pub use schema::{SCHEMA_VERSION, containers_schema, events_schema, gaps_schema};
+pub use tables::{containers_batch, gaps_batch};
 pub use write::write_atomically;
 
 use thiserror::Error;

@@ -6,8 +6,17 @@ use std::{collections::HashMap, sync::Arc};
 
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
-/// Written into every file's key-value metadata as `ctrail.schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Written into every file's key-value metadata as `ctrail.schema_version`. 2: the
+/// `containers` and `gaps` tables.
+pub const SCHEMA_VERSION: u32 = 2;
+
+fn version() -> HashMap<String, String> {
+    HashMap::from([("ctrail.schema_version".to_string(), SCHEMA_VERSION.to_string())])
+}
+
+fn timestamp(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), nullable)
+}
 
 /// Integers are Int64 whatever their width: Spark reads unsigned Parquet integers badly,
 /// and a pid or uid never needs the 64th bit. Time is `TIMESTAMP(MICROS, UTC)` (Spark
@@ -18,7 +27,7 @@ pub fn events_schema() -> Arc<Schema> {
     let i = |name: &str| Field::new(name, Int64, true);
     let b = |name: &str| Field::new(name, Boolean, true);
     let fields = vec![
-        Field::new("time", Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        timestamp("time", false),
         Field::new("time_ns", Int64, false),
         Field::new("host", Utf8, false),
         Field::new("boot_id", Utf8, false),
@@ -55,6 +64,66 @@ pub fn events_schema() -> Arc<Schema> {
         i("result"),
         s("detail"),
     ];
-    let meta = HashMap::from([("ctrail.schema_version".to_string(), SCHEMA_VERSION.to_string())]);
-    Arc::new(Schema::new_with_metadata(fields, meta))
+    Arc::new(Schema::new_with_metadata(fields, version()))
+}
+
+/// One row per container per file: the container as the segment recorded it (its
+/// counters are the segment's), labels as a map. Joined to `events` on `container_id`.
+pub fn containers_schema() -> Arc<Schema> {
+    use DataType::*;
+    let s = |name: &str| Field::new(name, Utf8, true);
+    let labels = Field::new_map(
+        "labels",
+        "entries",
+        Field::new("key", Utf8, false),
+        Field::new("value", Utf8, true),
+        false,
+        false,
+    );
+    let fields = vec![
+        Field::new("container_id", Utf8, false),
+        Field::new("host", Utf8, false),
+        Field::new("boot_id", Utf8, false),
+        s("runtime"),
+        s("container_name"),
+        s("image"),
+        s("image_id"),
+        s("image_digest"),
+        s("pod_name"),
+        s("pod_namespace"),
+        s("pod_uid"),
+        Field::new("sandbox", Boolean, true),
+        s("cgroup"),
+        s("outer_id"),
+        Field::new("reason", Utf8, false),
+        timestamp("first_seen", false),
+        timestamp("last_seen", false),
+        Field::new("first_seen_ns", Int64, false),
+        Field::new("last_seen_ns", Int64, false),
+        Field::new("events", Int64, false),
+        Field::new("processes", Int64, false),
+        labels,
+    ];
+    Arc::new(Schema::new_with_metadata(fields, version()))
+}
+
+/// One row per window in which events were lost, and why: what makes an answer from
+/// the tree complete or not.
+pub fn gaps_schema() -> Arc<Schema> {
+    use DataType::*;
+    let fields = vec![
+        timestamp("start", false),
+        timestamp("end", false),
+        Field::new("start_ns", Int64, false),
+        Field::new("end_ns", Int64, false),
+        Field::new("host", Utf8, false),
+        Field::new("boot_id", Utf8, false),
+        Field::new("lost", Int64, false),
+        Field::new("lost_exec", Int64, false),
+        Field::new("lost_fork", Int64, false),
+        Field::new("lost_exit", Int64, false),
+        Field::new("lost_other", Int64, false),
+        Field::new("reason", Utf8, false),
+    ];
+    Arc::new(Schema::new_with_metadata(fields, version()))
 }

@@ -25,7 +25,21 @@ fn properties() -> WriterProperties {
     for col in ["container_id", "pod_uid"] {
         p = p.set_column_bloom_filter_enabled(ColumnPath::from(col), true);
     }
+    // Nearly every value differs (times, process keys, inodes): a dictionary would only
+    // cost the hashing of every value and be abandoned at its size limit.
+    for col in ["time", "time_ns", "pid", "tid", "ppid", "process_start", "exe_inode"] {
+        p = p.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
     p.build()
+}
+
+/// The crash tests' `kill -9` between a file written and its rename: the store's lever
+/// (`CTRAIL_STORE_CRASH_AT`, only in the process's own environment), one more step.
+fn crash_point(step: &str) {
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT.get_or_init(|| std::env::var("CTRAIL_STORE_CRASH_AT").ok()).as_deref() == Some(step) {
+        std::process::abort();
+    }
 }
 
 /// Writes `batch` to `path` (its parent made first, 0700: it holds command lines), as
@@ -50,6 +64,7 @@ pub fn write_atomically(path: &Path, batch: &RecordBatch) -> Result<(), Columnar
     let mut file = w.into_inner()?;
     file.flush().map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
+    crash_point("parquet:written");
     fs::rename(&tmp, path).map_err(io(path))?;
     fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
     Ok(())

@@ -8,6 +8,7 @@
 mod activity;
 mod boot;
 mod container;
+pub mod describe;
 mod event;
 mod gap;
 pub mod kind;

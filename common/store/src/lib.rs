@@ -22,6 +22,7 @@ pub mod trust;
 pub mod verify;
 mod writer;
 
+pub use maintenance::{Finalized, crash_point};
 pub use reader::{Found, StoreReader};
 pub use segment_reader::SegmentReader;
 pub use writer::{Batch, Closed, OpenReport, Options, StoreWriter, Tamper};

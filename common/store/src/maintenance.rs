@@ -35,7 +35,7 @@ pub struct Keep {
 /// process there (steps: `seal:written`, `seal:placed`, `seal:chained`, `merge:written`,
 /// `merge:placed`, `merge:chained`, `retain:chained`). Only the process's own environment
 /// reaches it: no lever for anyone who could not already kill the recorder.
-pub(crate) fn crash_point(step: &str) {
+pub fn crash_point(step: &str) {
     static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     if AT.get_or_init(|| std::env::var("CTRAIL_STORE_CRASH_AT").ok()).as_deref() == Some(step) {
         std::process::abort();
@@ -68,6 +68,19 @@ pub(crate) fn set_aside(dir: &Path, path: &Path, name: Option<String>) -> PathBu
     }
 }
 
+/// Told, on the maintenance thread, of sealed segments that nothing will rewrite any
+/// more (the recorder's Parquet tree): format 2, and no merge can take them, because they
+/// are not small, or span a window, or the segment after them is already format 2 and
+/// compaction left them apart. At stop, every format-2 segment is handed over, and
+/// compaction never merges below [`Finalized::next`]: what was handed over stays as it was.
+pub trait Finalized: Send {
+    /// The first segment seq not handed over yet.
+    fn next(&self) -> u64;
+    /// `files`, oldest first, each at or above `next()`. An error is reported and the same
+    /// segments are offered again after the next seal.
+    fn finalized(&mut self, dir: &Path, files: &[SegmentFile]) -> Result<(), String>;
+}
+
 enum Job {
     /// A sealed redb segment to write as format 2.
     Seal(SegmentFile),
@@ -91,6 +104,7 @@ struct Worker {
     keep: Keep,
     now: fn() -> u64,
     reports: mpsc::Sender<String>,
+    hook: Option<Box<dyn Finalized>>,
 }
 
 impl Maintenance {
@@ -103,13 +117,14 @@ impl Maintenance {
         keep: Keep,
         now: fn() -> u64,
         damaged: Vec<Damaged>,
+        hook: Option<Box<dyn Finalized>>,
     ) -> Result<(Self, Vec<(PathBuf, String)>), StoreError> {
         let (chain, trouble) = Chain::open(dir, &store_id, now())?;
         let (reports_tx, reports) = mpsc::channel();
         if let Some(t) = trouble {
             let _ = reports_tx.send(format!("the chain did not verify ({t}): it was set aside and a new one started"));
         }
-        let mut w = Worker { dir: dir.to_path_buf(), store_id, chain, keep, now, reports: reports_tx };
+        let mut w = Worker { dir: dir.to_path_buf(), store_id, chain, keep, now, reports: reports_tx, hook };
         let mut moved = Vec::new();
         for d in damaged {
             moved.push((w.set_aside(&d)?, d.detail));
@@ -180,6 +195,8 @@ impl Worker {
     /// as format 2 one by one and merged once, not merged again at every seal. A settle is
     /// answered after that compaction.
     fn run(mut self, rx: mpsc::Receiver<Job>) -> Vec<String> {
+        // What an earlier run sealed but did not hand over (it was killed) goes first.
+        self.hand_over(false);
         while let Ok(first) = rx.recv() {
             let mut settled = Vec::new();
             let mut sealed = false;
@@ -200,12 +217,73 @@ impl Worker {
             if sealed {
                 let r = self.compact();
                 self.failed(r);
+                self.hand_over(false);
             }
             for done in settled {
                 let _ = done.send(());
             }
         }
+        self.hand_over(true);
         Vec::new()
+    }
+
+    /// Offers the hook the segments no merge will take (`all`: at stop, every format-2
+    /// one: compaction will not merge below what the hook took).
+    fn hand_over(&mut self, all: bool) {
+        let Some(floor) = self.hook.as_ref().map(|h| h.next()) else { return };
+        let segments = match self.segments() {
+            Ok(s) => segment::effective(s).0,
+            Err(e) => return self.failed(Err(e)),
+        };
+        let mut ready = Vec::new();
+        for (i, f) in segments.iter().enumerate() {
+            if f.seq < floor {
+                continue;
+            }
+            // In order: the first one not final (not format 2 yet, or the active) ends it.
+            if f.format != FileFormat::Seg {
+                break;
+            }
+            let next_apart =
+                segments.get(i + 1).is_some_and(|g| g.format == FileFormat::Seg && g.seq == f.last_seq + 1);
+            if !all && self.mergeable(f) && !next_apart {
+                break;
+            }
+            ready.push(f.clone());
+        }
+        if ready.is_empty() {
+            return;
+        }
+        let Some(hook) = self.hook.as_mut() else { return };
+        if let Err(e) = hook.finalized(&self.dir, &ready) {
+            self.report(e);
+        }
+    }
+
+    /// The window compaction merges within: a clock hour, or an eighth of `--retain` when
+    /// that is shorter (retention deletes whole segments, so a merged one must not outlive
+    /// its oldest events by much).
+    fn window(&self) -> u64 {
+        self.keep.retain_ns.map_or(3600 * 1_000_000_000, |r| (r / 8).clamp(1, 3600 * 1_000_000_000))
+    }
+
+    fn window_of(&self, f: &SegmentFile) -> Option<u64> {
+        let window = self.window();
+        match f.state {
+            State::Sealed { first: 0, last: 0 } => None,
+            State::Sealed { first, last } if first / window == last / window => Some(first / window),
+            _ => None,
+        }
+    }
+
+    /// Whether compaction may still merge `f` with a neighbour: small, format 2, within one
+    /// window, and not handed over to the hook.
+    fn mergeable(&self, f: &SegmentFile) -> bool {
+        let floor = self.hook.as_ref().map_or(0, |h| h.next());
+        f.seq >= floor
+            && f.format == FileFormat::Seg
+            && self.window_of(f).is_some()
+            && std::fs::metadata(&f.path).is_ok_and(|m| m.len() < self.keep.small_bytes)
     }
 
     fn failed(&self, r: Result<(), StoreError>) {
@@ -370,32 +448,23 @@ impl Worker {
         convert::sync_dir(&self.dir)
     }
 
-    /// Merges runs of small format-2 segments of the same window into one each. The window
-    /// is a clock hour, or an eighth of `--retain` when that is shorter: retention deletes
-    /// whole segments, so a merged one must not outlive its oldest events by much.
+    /// Merges runs of small format-2 segments of the same window into one each
+    /// ([`Self::mergeable`]).
     fn compact(&mut self) -> Result<(), StoreError> {
-        let window = self.keep.retain_ns.map_or(3600 * 1_000_000_000, |r| (r / 8).clamp(1, 3600 * 1_000_000_000));
         let (segments, _) = segment::effective(self.segments()?);
-        let small = |f: &SegmentFile| {
-            f.format == FileFormat::Seg && std::fs::metadata(&f.path).is_ok_and(|m| m.len() < self.keep.small_bytes)
-        };
-        let window_of = |f: &SegmentFile| match f.state {
-            State::Sealed { first: 0, last: 0 } => None,
-            State::Sealed { first, last } if first / window == last / window => Some(first / window),
-            _ => None,
-        };
         let mut run: Vec<SegmentFile> = Vec::new();
         let mut runs = Vec::new();
         for f in segments {
-            let fits = small(&f)
-                && window_of(&f).is_some()
-                && run.last().is_none_or(|l: &SegmentFile| window_of(l) == window_of(&f) && l.last_seq + 1 == f.seq);
+            let fits = self.mergeable(&f)
+                && run
+                    .last()
+                    .is_none_or(|l: &SegmentFile| self.window_of(l) == self.window_of(&f) && l.last_seq + 1 == f.seq);
             if !fits {
                 if run.len() > 1 {
                     runs.push(std::mem::take(&mut run));
                 }
                 run.clear();
-                if small(&f) && window_of(&f).is_some() {
+                if self.mergeable(&f) {
                     run.push(f);
                 }
                 continue;

@@ -177,6 +177,12 @@ impl StoreReader {
     /// Opens every segment of the data directory `dir`, the active one of a running recorder
     /// included (it is read beside the recorder, as of its last commit).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_where(dir, |_| true)
+    }
+
+    /// Opens only the segments `pick` accepts (a follower's latest ones, one segment to
+    /// export), checking the directory against the chain as [`Self::open`] does.
+    pub fn open_where(dir: &Path, pick: impl Fn(&SegmentFile) -> bool) -> Result<Self, StoreError> {
         if !dir.is_dir() {
             return Err(StoreError::Missing(dir.to_path_buf()));
         }
@@ -209,7 +215,7 @@ impl StoreReader {
         let mut first_error = None;
         let mut renamed = None;
         let listed = listing.segments.clone();
-        for file in listing.segments {
+        for file in listing.segments.into_iter().filter(|f| pick(f)) {
             match guarded(&file.path, || AnySegment::open(&file)) {
                 Ok(reader) => segments.push(Open { file, reader, containers: OnceLock::new() }),
                 // A newer format is refused outright: half an answer would mislead.
@@ -236,7 +242,7 @@ impl StoreReader {
         if let Some(seq) = renamed
             && let Ok(again) = segment::list(dir)
         {
-            for file in segment::effective(again.segments).0.into_iter().filter(|f| f.seq >= seq) {
+            for file in segment::effective(again.segments).0.into_iter().filter(|f| f.seq >= seq && pick(f)) {
                 if segments.iter().any(|s| s.file.seq == file.seq) {
                     continue;
                 }
@@ -451,6 +457,18 @@ impl StoreReader {
             handles.into_iter().map(|h| h.join().expect("a segment thread panicked")).collect()
         });
         results.into_iter().collect()
+    }
+
+    /// What one segment of [`Self::for_each_segment`] holds beside its events: its boots
+    /// and its gaps (a damaged one's are a reported problem, and none).
+    pub fn boots_and_gaps_of(&self, file: &SegmentFile) -> (Vec<(u32, BootInfo)>, Vec<Gap>) {
+        let Some(s) = self.segments.iter().find(|s| s.file.path == file.path) else { return Default::default() };
+        let r = guarded(&s.file.path, || Ok((s.reader.boots()?, s.reader.gaps()?)));
+        self.block_problems(s);
+        r.unwrap_or_else(|e| {
+            self.problem(skipping(&s.file.path, &e));
+            Default::default()
+        })
     }
 
     /// One container's events (by full ID) with `since <= time < until`, in time order.

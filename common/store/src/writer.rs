@@ -193,6 +193,16 @@ impl StoreWriter {
     /// Opens the data directory for recording: takes its lock, recovers what a crashed
     /// recorder left, records the downtime, and starts a new active segment.
     pub fn open(dir: &Path, opts: Options, now: u64) -> Result<(Self, OpenReport), StoreError> {
+        Self::open_with(dir, opts, now, None)
+    }
+
+    /// [`Self::open`], with `hook` told of each segment once nothing will rewrite it.
+    pub fn open_with(
+        dir: &Path,
+        opts: Options,
+        now: u64,
+        hook: Option<Box<dyn crate::maintenance::Finalized>>,
+    ) -> Result<(Self, OpenReport), StoreError> {
         let tightened = prepare(dir, opts.check_trust)?;
         let lock = DirLock::take(dir)?;
         let io = |source| StoreError::Io { path: dir.to_path_buf(), source };
@@ -242,7 +252,7 @@ impl StoreWriter {
         // by the maintenance thread, which first finishes what a crash interrupted.
         let small_bytes = opts.compact_below.unwrap_or(opts.segment_bytes / 16);
         let keep = Keep { retain_ns: opts.retain_ns, max_bytes: opts.max_bytes, small_bytes };
-        let (maintenance, set_aside) = Maintenance::start(dir, chain::store_id(dir)?, keep, wall_now, damaged)?;
+        let (maintenance, set_aside) = Maintenance::start(dir, chain::store_id(dir)?, keep, wall_now, damaged, hook)?;
         report.set_aside = set_aside;
         let mut active = SegmentWriter::create(dir, next_seq, now)?;
         active.activate()?;

@@ -224,3 +224,76 @@ fn container_metadata_is_stored_with_the_container() {
         assert_eq!(c.name.as_deref(), Some("web-1"), "{when}");
     }
 }
+
+/// A hook that notes the (first, last) seqs of what it was handed.
+struct Took {
+    next: u64,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+}
+
+impl ctrail_store::Finalized for Took {
+    fn next(&self) -> u64 {
+        self.next
+    }
+
+    fn finalized(&mut self, _: &Path, files: &[segment::SegmentFile]) -> Result<(), String> {
+        for f in files {
+            assert!(f.seq >= self.next, "handed {} again (next {})", f.seq, self.next);
+            self.got.lock().unwrap().push((f.seq, f.last_seq));
+            self.next = f.last_seq + 1;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn segments_are_handed_over_once_no_merge_can_take_them_and_never_merged_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hook = |next| Some(Box::new(Took { next, got: got.clone() }) as Box<dyn ctrail_store::Finalized>);
+    let commit = |w: &mut StoreWriter, pid: u32, t: u64| {
+        w.commit(&Batch { events: vec![exit(pid, t)], gaps: vec![] }, t).unwrap();
+    };
+    // A clock hour boundary (compaction merges within clock hours).
+    let hour = 3600 * SEC;
+    let h = (T0 / hour + 1) * hour;
+    // Compaction on (every segment here is small): three seals in one hour merge into one
+    // that a fourth could still join, so nothing is final yet.
+    let (mut w, _) = StoreWriter::open_with(&dir, Options::default(), h - 700 * SEC, hook(0)).unwrap();
+    w.add_boot(&common::boot()).unwrap();
+    for i in 0..3u32 {
+        let t = h - 600 * SEC + u64::from(i) * SEC;
+        commit(&mut w, 100 + i, t);
+        w.seal_now(t + 1).unwrap();
+        w.settle();
+    }
+    assert_eq!(*got.lock().unwrap(), vec![], "a run of small segments in one hour may still grow");
+    // A segment across the hour is never merged: it and the run before it are final.
+    commit(&mut w, 200, h - SEC);
+    commit(&mut w, 201, h + SEC);
+    w.seal_now(h + 2 * SEC).unwrap();
+    w.settle();
+    assert_eq!(*got.lock().unwrap(), vec![(0, 2), (3, 3)]);
+    // At stop the rest goes, small or not.
+    commit(&mut w, 300, h + 100 * SEC);
+    w.close(h + 101 * SEC).unwrap();
+    assert_eq!(got.lock().unwrap().last(), Some(&(4, 4)));
+    // The next run never merges what was handed over with what follows (same hour, small).
+    let (mut w, _) = StoreWriter::open_with(&dir, Options::default(), h + 102 * SEC, hook(5)).unwrap();
+    w.add_boot(&common::boot()).unwrap();
+    for i in 0..2u32 {
+        let t = h + (103 + u64::from(i)) * SEC;
+        commit(&mut w, 400 + i, t);
+        w.seal_now(t + 1).unwrap();
+        w.settle();
+    }
+    w.close(h + 110 * SEC).unwrap();
+    let files = segment::effective(segment::list(&dir).unwrap().segments).0;
+    assert!(files.iter().any(|f| (f.seq, f.last_seq) == (4, 4)), "segment 4 was merged after it was handed over");
+    let handed: Vec<(u64, u64)> = got.lock().unwrap().clone();
+    let mut covered: Vec<u64> = handed.iter().flat_map(|&(a, b)| a..=b).collect();
+    covered.dedup();
+    assert_eq!(covered.len(), handed.iter().map(|&(a, b)| (b - a + 1) as usize).sum::<usize>(), "once each");
+    assert!(files.iter().all(|f| handed.iter().any(|&(a, b)| a <= f.seq && f.last_seq <= b)), "{files:?} {handed:?}");
+}

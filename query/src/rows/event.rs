@@ -6,7 +6,7 @@ use ctrail_model::{Body, Container, Event, Source as ExecSource};
 use ctrail_store::Found;
 use serde::Serialize;
 
-use super::activity::{ActivityCsv, ActivityJson, NamespacesJson, describe, hex64};
+use super::activity::{ActivityCsv, ActivityJson, NamespacesJson, hex64};
 use crate::{
     output::{
         csv_row::{CsvRecord, CsvRow, Hex64, Time, csv_row},
@@ -154,20 +154,11 @@ impl<'a> EventRow<'a> {
 
     /// One line on what happened (argv as bytes: the table escapes them).
     pub fn detail(&self) -> Vec<u8> {
-        let text = match &self.event.body {
-            Body::Exec(x) if x.argv.is_empty() => return x.exe.clone(),
-            Body::Exec(x) => return argv_line(&x.argv),
-            Body::Fork(f) => format!("{} forked", f.comm),
-            Body::CgroupMove(m) => format!("moved to cgroup {} ({})", m.path, m.hierarchy.as_deref().unwrap_or("v2")),
-            Body::Activity(a) => describe(a),
-            Body::Container(c) => format!("{} (cgroup {})", if c.started { "started" } else { "ended" }, c.cgroup),
-            Body::Exit(x) => match (x.code(), x.signal()) {
-                (Some(c), _) => format!("exit {c}"),
-                (_, Some(s)) => format!("killed by signal {s}"),
-                _ => format!("status {}", x.status),
-            },
-        };
-        text.into_bytes()
+        match &self.event.body {
+            Body::Exec(x) if x.argv.is_empty() => x.exe.clone(),
+            Body::Exec(x) => argv_line(&x.argv),
+            other => ctrail_model::describe::summary(other).unwrap_or_default().into_bytes(),
+        }
     }
 }
 

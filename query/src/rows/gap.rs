@@ -1,6 +1,6 @@
 //! A gap (a window in which events were lost, and why) in every output format.
 
-use ctrail_model::{Gap, GapReason};
+use ctrail_model::Gap;
 use serde::Serialize;
 
 use crate::{
@@ -8,32 +8,7 @@ use crate::{
     time::rfc3339,
 };
 
-/// Why events were lost, in words.
-pub fn reason(g: &Gap) -> String {
-    match &g.reason {
-        GapReason::RingBufferFull => "ring buffer full".into(),
-        GapReason::StoreFailed(e) => format!("store failed: {e}"),
-        GapReason::RecorderDown { crashed: true } => "recorder crashed".into(),
-        GapReason::RecorderDown { crashed: false } => "recorder stopped".into(),
-        GapReason::Retention { segment, events } => format!("retention deleted segment {segment} ({events} events)"),
-        GapReason::SegmentLost { segment, events } => {
-            // The active segment's wording is what earlier versions printed (stable output).
-            if segment.ends_with(".active.redb") {
-                format!("active segment {segment} removed or replaced under the recorder ({events} events lost)")
-            } else {
-                format!("sealed segment {segment} removed behind the recorder ({events} events lost)")
-            }
-        }
-        GapReason::Tampered { detail } => format!("data directory changed: {detail}"),
-        GapReason::Undecodable { records, first_error } => {
-            format!("{records} kernel records could not be decoded (the first: {first_error})")
-        }
-        GapReason::Damaged { segment, events, detail } => {
-            let held = if *events > 0 { format!("{events} events") } else { "its events".into() };
-            format!("segment {segment} was damaged ({detail}) and set aside; {held} are not in answers")
-        }
-    }
-}
+pub use ctrail_model::describe::gap_reason as reason;
 
 #[derive(Serialize)]
 pub struct GapJson {

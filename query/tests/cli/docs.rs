@@ -27,14 +27,20 @@ fn the_fleet_doc_lists_every_parquet_column_in_order() {
     let section = doc.split("## Schema (version ").nth(1).expect("the schema section");
     let version: u32 = section.split(')').next().unwrap().parse().unwrap();
     assert_eq!(version, ctrail_columnar::SCHEMA_VERSION, "docs/fleet.md's schema version");
-    // Each row's first cell names its columns, in backquotes.
-    let listed: Vec<&str> = section
-        .lines()
-        .take_while(|l| !l.starts_with("## "))
-        .filter(|l| l.starts_with("| `"))
-        .flat_map(|l| l.split('|').nth(1).unwrap().split('`').skip(1).step_by(2))
-        .collect();
-    let schema = ctrail_columnar::events_schema();
-    let want: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(listed, want, "docs/fleet.md's schema table");
+    // Each table's section lists its columns, in order, in the rows' first cells.
+    for (table, schema) in [
+        ("events", ctrail_columnar::events_schema()),
+        ("containers", ctrail_columnar::containers_schema()),
+        ("gaps", ctrail_columnar::gaps_schema()),
+    ] {
+        let part = section.split(&format!("### `{table}`")).nth(1).unwrap_or_else(|| panic!("no {table} section"));
+        let listed: Vec<&str> = part
+            .lines()
+            .take_while(|l| !l.starts_with("## ") && !l.starts_with("### "))
+            .filter(|l| l.starts_with("| `"))
+            .flat_map(|l| l.split('|').nth(1).unwrap().split('`').skip(1).step_by(2))
+            .collect();
+        let want: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(listed, want, "docs/fleet.md's {table} table");
+    }
 }

@@ -63,11 +63,22 @@ impl Recorder {
         Self::spawn(tempfile::tempdir().expect("temp dir"), data.to_path_buf(), extra)
     }
 
+    /// [`Self::start_in`] with more environment (a crash point).
+    pub fn start_in_env(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Recorder {
+        let data = dir.path().join("data");
+        Self::spawn_env(dir, data, extra, env)
+    }
+
     fn spawn(dir: tempfile::TempDir, data: PathBuf, extra: &[&str]) -> Recorder {
+        Self::spawn_env(dir, data, extra, &[])
+    }
+
+    fn spawn_env(dir: tempfile::TempDir, data: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Recorder {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder"))
             .args(["run", "--data-dir"])
             .arg(&data)
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

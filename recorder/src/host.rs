@@ -115,10 +115,19 @@ pub fn discover(ctrail_version: &str) -> Result<Host> {
             kernel,
             ctrail_version: ctrail_version.to_string(),
             wall_offset_ns: wall_offset_ns(),
+            machine_id: machine_id(),
         },
         ns: procinfo::host_ns(),
         cgroups,
         v1,
         v2_mount,
     })
+}
+
+/// `/etc/machine-id` when it is one (32 lowercase hex digits, as systemd writes it); an
+/// empty file (a not yet booted image) or anything else is none, never guessed.
+fn machine_id() -> Option<String> {
+    let text = fs::read_to_string("/etc/machine-id").ok()?;
+    let id = text.trim();
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then(|| id.to_string())
 }

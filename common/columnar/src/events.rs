@@ -18,6 +18,7 @@ pub struct Row<'a> {
     pub container: Option<&'a Container>,
     pub host: &'a str,
     pub boot_id: &'a str,
+    pub machine_id: Option<&'a str>,
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -63,6 +64,7 @@ pub fn batch(rows: &mut [Row<'_>]) -> Result<RecordBatch, ColumnarError> {
     let (mut upper, mut memfd, mut deleted) = (bool_col(), bool_col(), bool_col());
     let mut result = int_col();
     let mut detail = str_col(16);
+    let mut machine_id = str_col(32);
 
     for r in rows.iter() {
         let e = r.event;
@@ -144,6 +146,7 @@ pub fn batch(rows: &mut [Row<'_>]) -> Result<RecordBatch, ColumnarError> {
             Ok(true) => detail.append_value(""),
             _ => detail.append_null(),
         }
+        machine_id.append_option(r.machine_id);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(time.finish()),
@@ -182,6 +185,7 @@ pub fn batch(rows: &mut [Row<'_>]) -> Result<RecordBatch, ColumnarError> {
         Arc::new(deleted.finish()),
         Arc::new(result.finish()),
         Arc::new(detail.finish()),
+        Arc::new(machine_id.finish()),
     ];
     Ok(RecordBatch::try_new(events_schema(), columns)?)
 }
@@ -232,8 +236,8 @@ mod tests {
         let (a, b) =
             (ev(2_000_001_000, Body::Exec(Box::new(exec))), ev(1_000_000_000, Body::Exit(Exit { status: 7 << 8 })));
         let mut rows = vec![
-            Row { event: &a, container: None, host: "h", boot_id: "b" },
-            Row { event: &b, container: None, host: "h", boot_id: "b" },
+            Row { event: &a, container: None, host: "h", boot_id: "b", machine_id: None },
+            Row { event: &b, container: None, host: "h", boot_id: "b", machine_id: None },
         ];
         let batch = batch(&mut rows).unwrap();
         assert_eq!(batch.num_rows(), 2);

@@ -62,6 +62,7 @@ fn unknown_boot() -> BootInfo {
         kernel: String::new(),
         ctrail_version: String::new(),
         wall_offset_ns: 0,
+        machine_id: None,
     }
 }
 
@@ -97,7 +98,13 @@ pub fn write_segment(
         let k = key(*day, b);
         let mut rows: Vec<Row> = list
             .iter()
-            .map(|f| Row { event: f.event, container: f.container, host: &b.hostname, boot_id: &b.boot_id })
+            .map(|f| Row {
+                event: f.event,
+                container: f.container,
+                host: &b.hostname,
+                boot_id: &b.boot_id,
+                machine_id: b.machine_id.as_deref(),
+            })
             .collect();
         write_atomically(&root.join(k.path("events")), &batch(&mut rows)?)?;
         done.events += rows.len();
@@ -110,7 +117,7 @@ pub fn write_segment(
         let mut files = 1;
         if !seen.is_empty() {
             let list: Vec<&Container> = seen.into_values().collect();
-            write_atomically(&root.join(k.path("containers")), &containers_batch(&list, &b.hostname, &b.boot_id)?)?;
+            write_atomically(&root.join(k.path("containers")), &containers_batch(&list, b)?)?;
             done.containers += list.len();
             files += 1;
         }
@@ -127,7 +134,7 @@ pub fn write_segment(
             by_day.entry(g.start / DAY_NS).or_default().push(g);
         }
         for (day, list) in by_day {
-            write_atomically(&root.join(key(day, b).path("gaps")), &gaps_batch(&list, &b.hostname, &b.boot_id)?)?;
+            write_atomically(&root.join(key(day, b).path("gaps")), &gaps_batch(&list, b)?)?;
             done.gaps += list.len();
             done.files += 1;
         }

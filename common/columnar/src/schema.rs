@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 /// Written into every file's key-value metadata as `ctrail.schema_version`. 2: the
-/// `containers` and `gaps` tables.
+/// `containers` and `gaps` tables, and `machine_id` in every table.
 pub const SCHEMA_VERSION: u32 = 2;
 
 fn version() -> HashMap<String, String> {
@@ -63,6 +63,7 @@ pub fn events_schema() -> Arc<Schema> {
         b("exe_deleted"),
         i("result"),
         s("detail"),
+        s("machine_id"),
     ];
     Arc::new(Schema::new_with_metadata(fields, version()))
 }
@@ -103,6 +104,7 @@ pub fn containers_schema() -> Arc<Schema> {
         Field::new("events", Int64, false),
         Field::new("processes", Int64, false),
         labels,
+        Field::new("machine_id", Utf8, true),
     ];
     Arc::new(Schema::new_with_metadata(fields, version()))
 }
@@ -124,6 +126,7 @@ pub fn gaps_schema() -> Arc<Schema> {
         Field::new("lost_exit", Int64, false),
         Field::new("lost_other", Int64, false),
         Field::new("reason", Utf8, false),
+        Field::new("machine_id", Utf8, true),
     ];
     Arc::new(Schema::new_with_metadata(fields, version()))
 }

@@ -7,7 +7,7 @@ use arrow_array::{
     ArrayRef, RecordBatch,
     builder::{BooleanBuilder, Int64Builder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder},
 };
-use ctrail_model::{Container, Gap};
+use ctrail_model::{BootInfo, Container, Gap};
 
 use crate::{ColumnarError, containers_schema, gaps_schema};
 
@@ -16,7 +16,8 @@ fn micros() -> TimestampMicrosecondBuilder {
 }
 
 /// The containers of one file, by ID.
-pub fn containers_batch(list: &[&Container], host: &str, boot_id: &str) -> Result<RecordBatch, ColumnarError> {
+pub fn containers_batch(list: &[&Container], boot: &BootInfo) -> Result<RecordBatch, ColumnarError> {
+    let (host, boot_id) = (boot.hostname.as_str(), boot.boot_id.as_str());
     let mut list = list.to_vec();
     list.sort_by(|a, b| a.id.cmp(&b.id));
     let s = StringBuilder::new;
@@ -28,6 +29,7 @@ pub fn containers_batch(list: &[&Container], host: &str, boot_id: &str) -> Resul
     let (mut first_ns, mut last_ns, mut events, mut procs) =
         (Int64Builder::new(), Int64Builder::new(), Int64Builder::new(), Int64Builder::new());
     let mut labels = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    let mut machine = s();
     for c in list {
         id.append_value(&c.id);
         hosts.append_value(host);
@@ -56,6 +58,7 @@ pub fn containers_batch(list: &[&Container], host: &str, boot_id: &str) -> Resul
             labels.values().append_value(v);
         }
         labels.append(true)?;
+        machine.append_option(boot.machine_id.as_deref());
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -80,12 +83,14 @@ pub fn containers_batch(list: &[&Container], host: &str, boot_id: &str) -> Resul
         Arc::new(events.finish()),
         Arc::new(procs.finish()),
         Arc::new(labels.finish()),
+        Arc::new(machine.finish()),
     ];
     Ok(RecordBatch::try_new(containers_schema(), columns)?)
 }
 
 /// The gaps of one file, in time order.
-pub fn gaps_batch(list: &[&Gap], host: &str, boot_id: &str) -> Result<RecordBatch, ColumnarError> {
+pub fn gaps_batch(list: &[&Gap], boot: &BootInfo) -> Result<RecordBatch, ColumnarError> {
+    let (host, boot_id) = (boot.hostname.as_str(), boot.boot_id.as_str());
     let mut list = list.to_vec();
     list.sort_by_key(|g| (g.start, g.end));
     let (mut start, mut end) = (micros(), micros());
@@ -93,6 +98,7 @@ pub fn gaps_batch(list: &[&Gap], host: &str, boot_id: &str) -> Result<RecordBatc
     let (mut start_ns, mut end_ns, mut lost, mut exec, mut fork, mut exit, mut other) =
         (i(), i(), i(), i(), i(), i(), i());
     let (mut hosts, mut boots, mut reason) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let mut machine = StringBuilder::new();
     for g in list {
         start.append_value((g.start / 1000) as i64);
         end.append_value((g.end / 1000) as i64);
@@ -106,6 +112,7 @@ pub fn gaps_batch(list: &[&Gap], host: &str, boot_id: &str) -> Result<RecordBatc
         exit.append_value(g.lost_exit as i64);
         other.append_value(g.lost_other as i64);
         reason.append_value(ctrail_model::describe::gap_reason(g));
+        machine.append_option(boot.machine_id.as_deref());
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(start.finish()),
@@ -120,6 +127,7 @@ pub fn gaps_batch(list: &[&Gap], host: &str, boot_id: &str) -> Result<RecordBatc
         Arc::new(exit.finish()),
         Arc::new(other.finish()),
         Arc::new(reason.finish()),
+        Arc::new(machine.finish()),
     ];
     Ok(RecordBatch::try_new(gaps_schema(), columns)?)
 }

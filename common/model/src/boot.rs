@@ -19,4 +19,7 @@ pub struct BootInfo {
     pub ctrail_version: String,
     /// Wall-clock ns minus boot-clock ns, measured at recorder start.
     pub wall_offset_ns: i64,
+    /// `/etc/machine-id` (32 hex digits): the installation, stable across reboots and
+    /// renames. Store format 5 on; `None` before, or when the host has none.
+    pub machine_id: Option<String>,
 }

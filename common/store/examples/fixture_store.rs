@@ -28,6 +28,9 @@ fn main() {
             kernel: "6.1.0-fixture".into(),
             ctrail_version: env!("CARGO_PKG_VERSION").into(),
             wall_offset_ns: T0 as i64,
+            // BEGIN since (format 5: the machine ID)
+            machine_id: Some("0123456789abcdef0123456789abcdef".into()),
+            // END since
         })
         .unwrap();
     let c = w.container(Container {

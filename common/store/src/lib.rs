@@ -36,12 +36,15 @@ use thiserror::Error;
 /// time alone. 3: container records carry the runtime's metadata
 /// ([`ctrail_model::Metadata`]). 4: exec events carry the executed file, the path passed
 /// to exec and the cwd ([`ctrail_model::ExeFile`]); redb segments keep the containers'
-/// counters in their own table. Older segments read as before.
-pub const FORMAT_VERSION: u32 = 4;
+/// counters in their own table. 5: boots carry the machine ID. Older segments read as
+/// before.
+pub const FORMAT_VERSION: u32 = 5;
 /// The first format whose container records carry [`ctrail_model::Metadata`].
 pub const METADATA_SINCE: u32 = 3;
 /// The first format whose exec events carry `filename`, `cwd` and `file`.
 pub const EXE_FILE_SINCE: u32 = 4;
+/// The first format whose boots carry `machine_id`.
+pub const MACHINE_ID_SINCE: u32 = 5;
 /// Held (flock) by the one recorder writing a data directory.
 pub const LOCK_FILE: &str = "lock";
 /// Where the recorder keeps its store unless told otherwise.

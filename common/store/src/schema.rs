@@ -148,6 +148,31 @@ pub struct EventV3 {
     body: BodyV3,
 }
 
+/// [`ctrail_model::BootInfo`] of formats 1-4: before `machine_id`.
+#[derive(serde::Deserialize)]
+pub struct BootInfoV4 {
+    boot_id: String,
+    hostname: String,
+    kernel: String,
+    ctrail_version: String,
+    wall_offset_ns: i64,
+}
+
+impl Legacy for BootInfoV4 {
+    type Now = ctrail_model::BootInfo;
+    fn upgrade(self) -> Self::Now {
+        let BootInfoV4 { boot_id, hostname, kernel, ctrail_version, wall_offset_ns } = self;
+        ctrail_model::BootInfo { boot_id, hostname, kernel, ctrail_version, wall_offset_ns, machine_id: None }
+    }
+}
+
+impl<T: Legacy> Legacy for (u32, T) {
+    type Now = (u32, T::Now);
+    fn upgrade(self) -> Self::Now {
+        (self.0, self.1.upgrade())
+    }
+}
+
 /// A stored shape of an older format and what it reads as now.
 pub trait Legacy {
     type Now;

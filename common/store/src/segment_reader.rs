@@ -106,6 +106,10 @@ impl SegmentReader {
     }
 
     pub fn boots(&self) -> Result<Vec<(u32, BootInfo)>, StoreError> {
+        if self.format < crate::MACHINE_ID_SINCE {
+            let old: Vec<(u32, BootInfoV4)> = self.indexed(BOOTS, "boot")?;
+            return Ok(old.upgrade());
+        }
         self.indexed(BOOTS, "boot")
     }
 

@@ -119,6 +119,7 @@ pub fn sample_store(dir: &Path) {
             kernel: "6.18".into(),
             ctrail_version: "test".into(),
             wall_offset_ns: (T0 - 1000 * SEC) as i64,
+            machine_id: None,
         })
         .unwrap();
     let c1 = w.container(container(DOCKER_ID));
@@ -219,6 +220,7 @@ pub fn hostile_store(dir: &Path) {
             kernel: "6.18".into(),
             ctrail_version: "test".into(),
             wall_offset_ns: (T0 - 1000 * SEC) as i64,
+            machine_id: None,
         })
         .unwrap();
     let cgroup = format!("/lxc.payload.{HOSTILE_NAME}");

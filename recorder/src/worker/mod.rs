@@ -373,6 +373,7 @@ mod tests {
             kernel: "test".into(),
             ctrail_version: "test".into(),
             wall_offset_ns: 0,
+            machine_id: None,
         };
         let boot = store.add_boot(&info).unwrap();
         let host = Host { boot: info, ns: [1, 2, 3, 4, 5, 6, 7], cgroups: None, v1: None, v2_mount: None };

@@ -135,5 +135,10 @@ fn three_hosts_in_parquet_answer_the_fleet_questions_in_three_engines() {
             .unwrap_or_else(|e| panic!("{engine} printed {}: {e}", String::from_utf8_lossy(&o.stdout)));
         assert_eq!(answer(&v["container"]), want_container, "{engine}: one container, every host");
         assert_eq!(answer(&v["exe"]), want_exe, "{engine}: every exec of {x}");
+        if engine == "duckdb"
+            && let Ok(id) = std::fs::read_to_string("/etc/machine-id")
+        {
+            assert_eq!(v["machines"], serde_json::json!([id.trim()]), "every row names this machine");
+        }
     }
 }

@@ -111,6 +111,29 @@ pub struct Directory {
     pub procs: BlockRef,
 }
 
+/// [`Directory`] of formats 2-4: boots before `machine_id`.
+#[derive(Deserialize)]
+pub struct DirectoryV4 {
+    format: u32,
+    meta: SegMeta,
+    boots: Vec<(u32, crate::schema::BootInfoV4)>,
+    gaps: Vec<Gap>,
+    container_ids: Vec<(String, u32)>,
+    containers: BlockRef,
+    checkpoint: BlockRef,
+    index: BlockRef,
+    procs: BlockRef,
+}
+
+impl crate::schema::Legacy for DirectoryV4 {
+    type Now = Directory;
+    fn upgrade(self) -> Directory {
+        let DirectoryV4 { format, meta, boots, gaps, container_ids, containers, checkpoint, index, procs } = self;
+        let boots = crate::schema::Legacy::upgrade(boots);
+        Directory { format, meta, boots, gaps, container_ids, containers, checkpoint, index, procs }
+    }
+}
+
 pub fn sha256(bytes: &[u8]) -> Sha256 {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()

@@ -79,7 +79,11 @@ impl SegReader {
         if sha256(&packed) != want {
             return Err(damaged(path, "the directory does not match its checksum"));
         }
-        let dir: Directory = unpack(path, &packed, MAX_RAW, "directory")?;
+        let dir: Directory = if format < crate::MACHINE_ID_SINCE {
+            Legacy::upgrade(unpack::<super::DirectoryV4>(path, &packed, MAX_RAW, "directory")?)
+        } else {
+            unpack(path, &packed, MAX_RAW, "directory")?
+        };
         if dir.format != format {
             return Err(damaged(path, format!("the directory says format {}", dir.format)));
         }

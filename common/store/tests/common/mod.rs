@@ -18,6 +18,7 @@ pub fn boot() -> BootInfo {
         kernel: "test".into(),
         ctrail_version: "test".into(),
         wall_offset_ns: 0,
+        machine_id: None,
     }
 }
 

@@ -21,8 +21,39 @@ pub struct Cli {
     /// Print the man page or a shell completion script, then exit.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub generate: Option<Generate>,
+    /// The recorder's data directory (before or after the command).
+    #[arg(long, global = true, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Tables and text show times in UTC (`2026-12-02 14:04:05Z`) instead of local time.
+    /// JSON and CSV are always UTC, RFC 3339, to the nanosecond.
+    #[arg(long, global = true)]
+    pub utc: bool,
+    /// Tables show every cell whole, one row per line, however wide the terminal (by
+    /// default a table fits the terminal: long cells wrap onto two lines, then are cut
+    /// with `…`).
+    #[arg(long, global = true)]
+    pub wide: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Command {
+    /// Gives the command the global options (clap keeps them on [`Cli`]).
+    pub fn with_globals(mut self, data_dir: &std::path::Path) -> Self {
+        let dir = data_dir.to_path_buf();
+        match &mut self {
+            Command::Classify(_) => {}
+            Command::Events(a) => a.store.data_dir = dir,
+            Command::Containers(a) => a.store.data_dir = dir,
+            Command::Ps(a) => a.store.data_dir = dir,
+            Command::Tree(a) => a.store.data_dir = dir,
+            Command::Show(a) => a.data_dir = dir,
+            Command::Export(a) => a.data_dir = dir,
+            Command::Segments(a) => a.store.data_dir = dir,
+            Command::Verify(a) => a.data_dir = dir,
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -64,8 +95,8 @@ pub struct SegmentsArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The recorder's data directory.
-    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    /// Set from the global `--data-dir` (before or after the command).
+    #[arg(skip)]
     pub data_dir: PathBuf,
     /// Output format: readable lines (default on a terminal) or one JSON object.
     #[arg(long, value_enum)]
@@ -88,8 +119,8 @@ pub struct PsArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The recorder's data directory.
-    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    /// Set from the global `--data-dir` (before or after the command).
+    #[arg(skip)]
     pub data_dir: PathBuf,
     /// Output format; text on a terminal, one JSON object otherwise.
     #[arg(long, value_enum)]
@@ -103,8 +134,8 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The recorder's data directory.
-    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    /// Set from the global `--data-dir` (before or after the command).
+    #[arg(skip)]
     pub data_dir: PathBuf,
     /// The case folder to write (created; must not hold an export already); with
     /// `--format parquet`, the root of the fleet tree (files already there are replaced by
@@ -183,8 +214,8 @@ pub struct ClassifyArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
-    /// The recorder's data directory.
-    #[arg(long, env = "CTRAIL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    /// Set from the global `--data-dir` (before or after the command).
+    #[arg(skip)]
     pub data_dir: PathBuf,
     /// Output format; table on a terminal, JSON Lines otherwise.
     #[arg(long, value_enum)]

@@ -73,7 +73,9 @@ fn run() -> Result<ExitCode> {
         generate(what)?;
         return Ok(ExitCode::SUCCESS);
     }
-    match cli.command {
+    time::show_utc(cli.utc);
+    output::table::wide(cli.wide);
+    match cli.command.map(|c| c.with_globals(&cli.data_dir)) {
         Some(cli::Command::Classify(a)) => classify_cmd::run(a),
         Some(cli::Command::Events(a)) => events_cmd::run(a),
         Some(cli::Command::Containers(a)) => containers_cmd::run(a),

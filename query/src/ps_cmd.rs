@@ -12,7 +12,7 @@ use crate::{
     output::{self, Listing, csv_row::CsvRow},
     rows::process::{ProcCsv, ProcRow},
     source::Source,
-    time::{self, rfc3339},
+    time,
 };
 
 impl Listing for ProcRow<'_> {
@@ -42,7 +42,7 @@ pub fn run(args: PsArgs) -> Result<ExitCode> {
     let in_of = |f: &&Found| of.as_ref().is_none_or(|of| f.container.as_ref().is_some_and(|c| of.contains(&c.id)));
     let rows: Vec<ProcRow> = alive.iter().filter(in_of).map(|f| ProcRow::new(f, &src)).collect();
     src.sync_problems();
-    let title = format!("processes alive at {}", rfc3339(at));
+    let title = format!("processes alive at {}", time::shown(at));
     output::write_listing(output::resolve(args.store.format), args.store.raw_cells, Some(title), &rows)?;
     Ok(src.finish(!rows.is_empty()))
 }

@@ -93,7 +93,7 @@ fn print_text(src: &Source, s: &Shown, pid: u32) -> Result<()> {
     let out = &mut std::io::stdout().lock();
     let view = ProcRow::new(s.me, src);
     let e = &s.me.event;
-    line(out, format!("process {} started {}", e.proc.tgid, rfc3339(view.started)))?;
+    line(out, format!("process {} started {}", e.proc.tgid, time::shown(view.started)))?;
     if s.others > 0 {
         line(out, format!("  ({} other processes had PID {pid}; --at picks one)", s.others))?;
     }
@@ -118,7 +118,7 @@ fn print_text(src: &Source, s: &Shown, pid: u32) -> Result<()> {
     for f in s.events {
         line(
             out,
-            [format!("  {} {:<5} ", rfc3339(f.event.time), f.event.body.kind()).into_bytes(), detail(f)].concat(),
+            [format!("  {} {:<5} ", time::shown(f.event.time), f.event.body.kind()).into_bytes(), detail(f)].concat(),
         )?;
     }
     Ok(())

@@ -94,6 +94,24 @@ pub fn moment(at: Option<&str>) -> Result<Nanos> {
     }
 }
 
+static SHOW_UTC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--utc`: tables and text show UTC instead of local time.
+pub fn show_utc(on: bool) {
+    SHOW_UTC.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A time as a person reads it in a table or text: local time to the second
+/// (`2026-12-02 15:04:05`), or UTC with `--utc` (`2026-12-02 14:04:05Z`). JSON and CSV keep
+/// [`rfc3339`] with nanoseconds.
+pub fn shown(ns: Nanos) -> String {
+    let Ok(ts) = Timestamp::from_second((ns / 1_000_000_000) as i64) else { return format!("@{ns}") };
+    if SHOW_UTC.load(std::sync::atomic::Ordering::Relaxed) {
+        return ts.strftime("%Y-%m-%d %H:%M:%SZ").to_string();
+    }
+    ts.to_zoned(TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
 /// RFC 3339 in UTC with nanoseconds: the wire format's only time shape.
 pub fn rfc3339(ns: Nanos) -> String {
     let mut s = String::with_capacity(30);

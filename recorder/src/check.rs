@@ -7,17 +7,29 @@ use ctrail_wire as wire;
 
 use crate::{host, loader, preflight};
 
+/// Label and value lines, printed in two aligned columns (hook names are long:
+/// `comm_before_exec` ran into its value with a fixed width).
+#[derive(Default)]
+struct Lines(Vec<(String, String)>);
+
+impl Lines {
+    fn add(&mut self, label: impl Into<String>, value: impl Into<String>) {
+        self.0.push((label.into(), value.into()));
+    }
+
+    fn print(&self) {
+        let width = self.0.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0) + 2;
+        for (l, v) in &self.0 {
+            println!("{l:<width$}{v}");
+        }
+    }
+}
+
 pub fn check() -> Result<ExitCode> {
-    let release = preflight::kernel_release();
-    println!("kernel           {release}");
-    println!(
-        "BTF              {}",
-        if preflight::btf_present() { "present (/sys/kernel/btf/vmlinux)" } else { "MISSING" }
-    );
-    println!(
-        "privileges       {}",
-        if preflight::privileged() { "ok" } else { "MISSING (need root or CAP_BPF+CAP_PERFMON)" }
-    );
+    let mut out = Lines::default();
+    out.add("kernel", preflight::kernel_release());
+    out.add("BTF", if preflight::btf_present() { "present (/sys/kernel/btf/vmlinux)" } else { "MISSING" });
+    out.add("privileges", if preflight::privileged() { "ok" } else { "MISSING (need root or CAP_BPF+CAP_PERFMON)" });
     let h = host::discover(ctrail_model::VERSION)?;
     let layout = match (&h.v2_mount, &h.v1) {
         (Some(m), None) => format!("pure cgroup v2 at {}", m.display()),
@@ -27,8 +39,9 @@ pub fn check() -> Result<ExitCode> {
         (None, Some(v1)) => format!("cgroup v1 only, hierarchy recorded: {}", v1.line.hierarchy_name()),
         (None, None) => "no cgroup mounts found".into(),
     };
-    println!("cgroups          {layout}");
+    out.add("cgroups", layout);
     if let Err(missing) = preflight::check() {
+        out.print();
         eprintln!("ctrail-recorder: {missing}");
         return Ok(ExitCode::from(2));
     }
@@ -46,12 +59,14 @@ pub fn check() -> Result<ExitCode> {
     match probes {
         Ok(p) => {
             for (what, how) in &p.hooks.entries {
-                println!("hook {what:<12}{how}");
+                out.add(format!("hook {what}"), how.as_str());
             }
+            out.print();
             println!("ok: ctrail-recorder can record on this machine");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
+            out.print();
             eprintln!("ctrail-recorder: cannot load the kernel programs: {e:#}");
             Ok(ExitCode::from(2))
         }

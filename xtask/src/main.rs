@@ -1,6 +1,6 @@
 //! Developer tasks: `cargo xtask <task>`.
 //!
-//! - `record [RECORDER ARGS...]`: install what a build needs, build in release, and start
+//! - `record [--] [RECORDER ARGS...]`: install what a build needs, build in release, and start
 //!   `ctrail-recorder run` in the foreground (the README's first command).
 //! - `test`: the whole test suite, as CI runs it: dependencies, formatting, lints, every
 //!   crate's tests (root tests load BPF into this kernel and start real containers),
@@ -83,6 +83,9 @@ fn record(args: &[String]) -> Result<()> {
     let bin = root().join("target/release/ctrail-recorder");
     eprintln!("xtask: starting {} (Ctrl-C stops it; query with target/release/ctrail)", bin.display());
     let mut cmd = Command::new(&bin);
+    // `cargo xtask record -- --data-dir D`, as cargo users write it: the `--` is cargo's
+    // separator, not the recorder's.
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
     cmd.arg("run").args(args);
     use std::os::unix::process::CommandExt;
     Err(cmd.exec()).with_context(|| format!("exec {}", bin.display()))
@@ -92,7 +95,8 @@ fn test() -> Result<()> {
     let t0 = Instant::now();
     build_deps()?;
     // util-linux for setpriv/unshare/nsenter, python3 for the OCI image builder.
-    apt(&["util-linux", "python3"])?;
+    // tmux: the CLI's tables are tested in a real 100-column terminal.
+    apt(&["util-linux", "python3", "tmux"])?;
     if is_root() {
         // The real-container tests install their runtimes themselves; doing it here first
         // keeps apt's minute out of the tests' timing.

@@ -104,8 +104,8 @@ impl<'a> ContainerRow<'a> {
             self.name.or(self.container_name).unwrap_or("-").into(),
             self.image.unwrap_or("-").into(),
             self.pod().unwrap_or_else(|| "-".into()).into_bytes(),
-            rfc3339(self.first_seen.0).into_bytes(),
-            rfc3339(self.last_seen.0).into_bytes(),
+            crate::time::shown(self.first_seen.0).into_bytes(),
+            crate::time::shown(self.last_seen.0).into_bytes(),
             self.processes.to_string().into_bytes(),
             self.events.to_string().into_bytes(),
         ]

@@ -142,7 +142,7 @@ impl<'a> EventRow<'a> {
     pub fn table(&self) -> Vec<Vec<u8>> {
         let e = self.event;
         vec![
-            rfc3339(e.time).into_bytes(),
+            crate::time::shown(e.time).into_bytes(),
             self.kind().into(),
             e.proc.tgid.to_string().into_bytes(),
             e.ppid.to_string().into_bytes(),

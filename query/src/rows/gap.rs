@@ -65,8 +65,10 @@ pub fn csv(g: &Gap) -> GapCsv {
 
 /// A gap as a row of the events table.
 pub fn table(g: &Gap) -> Vec<Vec<u8>> {
-    let detail = format!("{} events lost until {} ({})", g.lost(), rfc3339(g.end), reason(g));
-    [rfc3339(g.start).as_str(), "GAP", "-", "-", "-", "-", detail.as_str()].map(|s| s.as_bytes().to_vec()).to_vec()
+    let detail = format!("{} events lost until {} ({})", g.lost(), crate::time::shown(g.end), reason(g));
+    [crate::time::shown(g.start).as_str(), "GAP", "-", "-", "-", "-", detail.as_str()]
+        .map(|s| s.as_bytes().to_vec())
+        .to_vec()
 }
 
 csv_row! {

@@ -110,7 +110,7 @@ impl<'a> ProcRow<'a> {
         vec![
             e.proc.tgid.to_string().into_bytes(),
             e.ppid.to_string().into_bytes(),
-            rfc3339(self.started).into_bytes(),
+            crate::time::shown(self.started).into_bytes(),
             self.uid().map(|u| u.to_string()).unwrap_or_else(|| "-".into()).into_bytes(),
             self.container_id().map(short_id).unwrap_or_else(|| "-".into()).into_bytes(),
             self.runtime().unwrap_or("-").into(),

@@ -66,7 +66,7 @@ impl SegmentRow {
         &["SEGMENT", "FORMAT", "STATE", "FIRST", "LAST", "EVENTS", "BYTES", "CHAIN", "CHECK"];
 
     pub fn table(&self) -> Vec<Vec<u8>> {
-        let time = |t: &Option<Time>| t.map_or("-".to_string(), |t| rfc3339(t.0));
+        let time = |t: &Option<Time>| t.map_or("-".to_string(), |t| crate::time::shown(t.0));
         vec![
             self.segment.clone().into_bytes(),
             self.format.to_string().into_bytes(),

@@ -3,6 +3,9 @@
 
 use std::process::{Command, Stdio};
 
+use ctrail_model::{Body, BootInfo, Event, ProcKey};
+use ctrail_store::{Batch, StoreWriter};
+
 use crate::helpers::*;
 
 fn store() -> tempfile::TempDir {
@@ -228,4 +231,98 @@ fn man_page_and_completions() {
         assert_eq!(o.status.code(), Some(0));
         assert!(stdout(&o).contains(needle), "{what}");
     }
+}
+
+#[test]
+fn the_data_dir_goes_before_or_after_the_command() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    sample_store(&data);
+    let data = data.to_str().unwrap();
+    for cmd in ["containers", "events", "segments"] {
+        let before = ctrail(&["--data-dir", data, cmd, "--format", "json"]);
+        let after = ctrail(&[cmd, "--data-dir", data, "--format", "json"]);
+        assert_eq!(before.status.code(), Some(0), "{cmd}: {}", stderr(&before));
+        assert!(!before.stdout.is_empty(), "{cmd}");
+        assert_eq!(stdout(&before), stdout(&after), "{cmd}: the same command either way");
+    }
+    // The environment still works, and the flag wins over it.
+    let o = ctrail_env(&["containers", "--format", "json"], &[("CTRAIL_DATA_DIR", data)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = ctrail_env(&["--data-dir", data, "containers", "--format", "json"], &[("CTRAIL_DATA_DIR", "/nonexistent")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// Runs `ctrail ARGS` in a real terminal (tmux, COLS wide) and returns what the pane shows,
+/// wrapped lines joined back (so a row wider than the pane is one long line here).
+fn in_tmux(cols: u16, args: &[&str]) -> String {
+    let d = tempfile::tempdir().unwrap();
+    let sock = d.path().join("tmux.sock");
+    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_ctrail"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let script = format!("TZ=UTC {}; echo __done__; sleep 60", quoted.join(" "));
+    let tmux = |a: &[&str]| {
+        std::process::Command::new("tmux").arg("-S").arg(&sock).args(a).output().expect("tmux (apt-get install tmux)")
+    };
+    let o = tmux(&["new-session", "-d", "-x", &cols.to_string(), "-y", "60", "-s", "t", "sh", "-c", &script]);
+    assert!(o.status.success(), "tmux: {}", String::from_utf8_lossy(&o.stderr));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let screen = loop {
+        let shown =
+            String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "t"]).stdout).into_owned();
+        if shown.contains("__done__") {
+            break shown;
+        }
+        assert!(std::time::Instant::now() < deadline, "ctrail did not finish in tmux:\n{shown}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = tmux(&["kill-server"]);
+    screen.split("__done__").next().unwrap().to_string()
+}
+
+#[test]
+fn on_a_100_column_terminal_rows_fit_and_times_are_local_to_the_second() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    sample_store(&data);
+    // One exec with an argv far wider than the terminal.
+    let long: Vec<String> = (0..40).map(|i| format!("--option-{i}=value-{i}")).collect();
+    {
+        let (mut w, _) = StoreWriter::open(&data, separate(), T0 + 7200 * SEC).unwrap();
+        let boot = w
+            .add_boot(&BootInfo {
+                boot_id: "b0".into(),
+                hostname: "test".into(),
+                kernel: "6.18".into(),
+                ctrail_version: "test".into(),
+                wall_offset_ns: (T0 - 1000 * SEC) as i64,
+                machine_id: None,
+            })
+            .unwrap();
+        let argv: Vec<&str> = std::iter::once("/usr/bin/long").chain(long.iter().map(String::as_str)).collect();
+        let e = Event {
+            time: T0 + 6 * SEC,
+            boot_ns: 1006 * SEC,
+            proc: ProcKey::new(boot, 400, 1006 * SEC),
+            tid: 400,
+            ppid: 100,
+            parent_start: 0,
+            container: None,
+            body: Body::Exec(exec(&argv, "/")),
+        };
+        w.commit(&Batch { events: vec![e], gaps: vec![] }, T0 + 7200 * SEC).unwrap();
+        w.close(T0 + 7200 * SEC).unwrap();
+    }
+    let dd = data.to_str().unwrap();
+    let screen = in_tmux(100, &["--data-dir", dd, "events"]);
+    let widest = screen.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest <= 100, "a row wider than the terminal ({widest}):\n{screen}");
+    assert!(screen.contains("/usr/bin/long") && screen.contains('…'), "the long argv is cut with a marker:\n{screen}");
+    // Local time (TZ=UTC here) to the second, not RFC 3339 with nanoseconds.
+    assert!(screen.contains("2026-11-29 14:00:00") && !screen.contains(".000000000Z"), "{screen}");
+    let wide = in_tmux(100, &["events", "--data-dir", dd, "--wide", "--utc"]);
+    assert!(wide.lines().any(|l| l.chars().count() > 100), "--wide keeps rows whole:\n{wide}");
+    assert!(wide.contains(&long[39]) && wide.contains("2026-11-29 14:00:00Z"), "{wide}");
 }

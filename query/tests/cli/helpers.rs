@@ -32,6 +32,17 @@ pub fn ctrail_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().expect("wait ctrail")
 }
 
+/// `ctrail ARGS` with more environment.
+pub fn ctrail_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ctrail"))
+        .args(args)
+        .env_remove("CTRAIL_DATA_DIR")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ctrail")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -105,7 +116,7 @@ fn container(id: &str) -> Container {
 /// that moves into the first container and exits with 7, one killed by SIGKILL, a PID reused by a later process, and a gap.
 /// Without compaction: each helper's segment stays a file of its own, for the tests that
 /// damage one.
-fn separate() -> Options {
+pub fn separate() -> Options {
     Options { compact_below: Some(0), ..Options::default() }
 }
 

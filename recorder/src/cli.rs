@@ -111,6 +111,11 @@ pub struct RunArgs {
     /// files already written), so each is in the tree when it seals.
     #[arg(long, value_name = "DIR")]
     pub parquet_dir: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464): events
+    /// emitted, stored and lost per kind, gaps by reason, store size, age of the last
+    /// commit. No authentication: bind it to loopback or a network you trust.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// The exe's path and the cwd: `auto` resolves both in the kernel from the file it runs
     /// (needs bpf_loop, 5.17+; older kernels fall back to `off` with a warning); `off`
     /// keeps what was passed to exec as the exe, and no cwd (the file's stat is kept).

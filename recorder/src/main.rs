@@ -9,6 +9,7 @@ mod exe_file;
 mod host;
 mod loader;
 mod metadata;
+mod metrics;
 mod parquet_tree;
 mod preflight;
 mod run;

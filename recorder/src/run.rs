@@ -48,7 +48,13 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let snapshot_len = running.len();
     let v1_desc = host.v1.as_ref().map(|v| v.line.hierarchy_name()).unwrap_or_else(|| "none (pure cgroup v2)".into());
     let settings = settings(&args, &host, attached_boot_ns);
-    let worker = Worker::new(store, Attribution::new(host, boot), AyaKernel { verdicts, counters }, settings);
+    let mut worker = Worker::new(store, Attribution::new(host, boot), AyaKernel { verdicts, counters }, settings);
+    if let Some(addr) = args.metrics {
+        let published = std::sync::Arc::new(std::sync::Mutex::new(Totals::default()));
+        worker.publish_to(published.clone());
+        let bound = crate::metrics::serve(addr, published, args.data_dir.clone())?;
+        tracing::info!("serving Prometheus metrics at http://{bound}/metrics");
+    }
     let (tx, ingest) = start_ingest(worker, running)?;
     // Handlers go in before "recording" is announced: a stop right after it must be orderly.
     let signals = [signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?];

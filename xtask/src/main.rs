@@ -95,8 +95,9 @@ fn test() -> Result<()> {
     let t0 = Instant::now();
     build_deps()?;
     // util-linux for setpriv/unshare/nsenter, python3 for the OCI image builder.
-    // tmux: the CLI's tables are tested in a real 100-column terminal.
-    apt(&["util-linux", "python3", "tmux"])?;
+    // tmux: the CLI's tables are tested in a real 100-column terminal; prometheus: a real
+    // server scrapes the recorder's --metrics.
+    apt(&["util-linux", "python3", "tmux", "prometheus"])?;
     if is_root() {
         // The real-container tests install their runtimes themselves; doing it here first
         // keeps apt's minute out of the tests' timing.

@@ -107,6 +107,11 @@ impl Lookup {
     }
 
     /// What has been found since the last call.
+    /// Containers asked about so far.
+    pub fn asked(&self) -> u64 {
+        self.asked.len() as u64
+    }
+
     pub fn found(&mut self) -> Vec<Found> {
         let v: Vec<Found> = self.rx.try_iter().collect();
         self.waiting -= v.len();

@@ -81,6 +81,8 @@ pub struct Worker<K: Kernel> {
     failing: bool,
     metadata: Lookup,
     undecodable: Option<Undecodable>,
+    /// Where `--metrics` reads the totals from (copied after each message).
+    published: Option<std::sync::Arc<std::sync::Mutex<Totals>>>,
 }
 
 /// A container's index in the store; its runtime's files are read on first sight.
@@ -107,7 +109,13 @@ impl<K: Kernel> Worker<K> {
             failing: false,
             metadata,
             undecodable: None,
+            published: None,
         }
+    }
+
+    /// Keeps `to` up to date with this run's totals (for `--metrics`).
+    pub fn publish_to(&mut self, to: std::sync::Arc<std::sync::Mutex<Totals>>) {
+        self.published = Some(to);
     }
 
     fn wall(&self, boot_ns: u64) -> u64 {
@@ -192,6 +200,13 @@ impl<K: Kernel> Worker<K> {
                 }
                 self.failing = false;
                 self.totals.stored += self.batch.events.len() as u64;
+                for e in &self.batch.events {
+                    *self.totals.stored_by_kind.entry(e.body.kind().as_str()).or_default() += 1;
+                }
+                for g in &self.batch.gaps {
+                    *self.totals.gaps_by_reason.entry(totals::reason_label(&g.reason)).or_default() += 1;
+                }
+                self.totals.last_commit = wall_now();
             }
             Err(e) => {
                 self.totals.store_failures += 1;
@@ -282,6 +297,7 @@ impl<K: Kernel> Worker<K> {
                     let _ = reply.send(r);
                 }
                 Ok(Msg::Seal(reply)) => {
+                    self.totals.seal_requests += 1;
                     self.commit();
                     let r = match self.unstored.as_ref() {
                         Some(g) => Err(format!("the store is failing: {:?}", g.reason)),
@@ -294,7 +310,12 @@ impl<K: Kernel> Worker<K> {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             for f in self.metadata.found() {
+                self.totals.metadata_answered += 1;
                 self.describe(f);
+            }
+            self.totals.metadata_asked = self.metadata.asked();
+            if let Some(p) = &self.published {
+                p.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&self.totals);
             }
             if last_poll.elapsed() >= poll_every {
                 self.poll_loss();

@@ -16,6 +16,32 @@ pub struct Totals {
     pub store_failures: u64,
     /// The kernel's counters at the last poll.
     pub kernel: [u64; wire::COUNTERS],
+    /// What `stored` holds, by event kind (the table's names).
+    pub stored_by_kind: std::collections::BTreeMap<&'static str, u64>,
+    /// Gaps stored, by reason.
+    pub gaps_by_reason: std::collections::BTreeMap<&'static str, u64>,
+    /// Wall ns of the last commit that succeeded.
+    pub last_commit: u64,
+    /// Seal requests on the control socket.
+    pub seal_requests: u64,
+    /// Containers whose runtime files were looked up, and lookups answered.
+    pub metadata_asked: u64,
+    pub metadata_answered: u64,
+}
+
+/// A gap's reason as a metric label: short, fixed names.
+pub fn reason_label(r: &ctrail_model::GapReason) -> &'static str {
+    use ctrail_model::GapReason::*;
+    match r {
+        RingBufferFull => "ring_buffer_full",
+        StoreFailed(_) => "store_failed",
+        RecorderDown { .. } => "recorder_down",
+        Retention { .. } => "retention",
+        SegmentLost { .. } => "segment_lost",
+        Tampered { .. } => "tampered",
+        Undecodable { .. } => "undecodable",
+        Damaged { .. } => "damaged",
+    }
 }
 
 impl fmt::Display for Totals {

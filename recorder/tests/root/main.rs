@@ -12,6 +12,7 @@ mod follow;
 mod helpers;
 mod hostile;
 mod kernel;
+mod metrics;
 mod parquet_dir;
 mod pod;
 mod store;

@@ -113,13 +113,14 @@ fn prometheus_scrapes_the_recorder_and_agrees_with_its_stop_line() {
     let stored = loop {
         assert!(Instant::now() < deadline, "Prometheus never settled on a value (last {last:?})");
         let v = query(pport, "sum(ctrail_events_stored_total)");
-        if v.is_some() && v == last {
-            same += 1;
-            if same >= 3 {
-                break v.unwrap();
+        match v {
+            Some(n) if v == last => {
+                same += 1;
+                if same >= 3 {
+                    break n;
+                }
             }
-        } else {
-            same = 0;
+            _ => same = 0,
         }
         last = v;
         std::thread::sleep(Duration::from_millis(1000));

@@ -111,6 +111,10 @@ pub struct RunArgs {
     /// files already written), so each is in the tree when it seals.
     #[arg(long, value_name = "DIR")]
     pub parquet_dir: Option<std::path::PathBuf>,
+    /// Settings as TOML, the flags' names as keys (`retain = "7d"`); flags given here win.
+    /// Default: /etc/ctrail/recorder.toml when it exists. Only root may control it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464): events
     /// emitted, stored and lost per kind, gaps by reason, store size, age of the last
     /// commit. No authentication: bind it to loopback or a network you trust.

@@ -3,6 +3,7 @@
 mod attribution;
 mod check;
 mod cli;
+mod config;
 mod control;
 mod decode;
 mod exe_file;
@@ -23,7 +24,14 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     ctrail_store::quiet_guarded_panics();
-    let cli = cli::Cli::parse();
+    let args = match config::merge(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("ctrail-recorder: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = cli::Cli::parse_from(args);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();

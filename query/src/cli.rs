@@ -59,6 +59,9 @@ impl Command {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Generate {
     Man,
+    /// A man page for the command and one for each subcommand (NAME-SUB.1), written into
+    /// the current directory (for packages).
+    ManPages,
     Bash,
     Zsh,
     Fish,

@@ -97,6 +97,7 @@ fn generate(what: cli::Generate) -> Result<()> {
     let mut out = io::stdout().lock();
     match what {
         cli::Generate::Man => clap_mangen::Man::new(cmd).render(&mut out)?,
+        cli::Generate::ManPages => clap_mangen::generate_to(cmd, ".")?,
         cli::Generate::Bash => clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "ctrail", &mut out),
         cli::Generate::Zsh => clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "ctrail", &mut out),
         cli::Generate::Fish => clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "ctrail", &mut out),

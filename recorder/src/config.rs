@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(got, want, "the flag wins over the file's host-name");
         // And clap takes the result as it takes flags.
         let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&got).unwrap_or_else(|e| panic!("{e}"));
-        let crate::cli::Command::Run(run) = cli.command else { panic!("not run") };
+        let Some(crate::cli::Command::Run(run)) = cli.command else { panic!("not run") };
         assert_eq!((run.host_name.as_deref(), run.data_dir.to_str()), (Some("flag"), Some("/srv/ctrail")));
         assert!(run.allow_untrusted_data_dir);
     }

@@ -45,12 +45,42 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: cli::Cli) -> Result<ExitCode> {
+    if let Some(what) = cli.generate {
+        return match generate(what) {
+            // `| head` closed the pipe: not an error.
+            Err(e)
+                if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+            {
+                Ok(ExitCode::SUCCESS)
+            }
+            r => r.map(|()| ExitCode::SUCCESS),
+        };
+    }
     match cli.command {
-        cli::Command::Check => check::check(),
-        cli::Command::Run(args) => {
+        Some(cli::Command::Check) => check::check(),
+        Some(cli::Command::Run(args)) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(run::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
+        None => {
+            <cli::Cli as clap::CommandFactory>::command().print_help()?;
+            Ok(ExitCode::from(2))
+        }
     }
+}
+
+/// The man page and completions, from the same definitions the parser uses.
+fn generate(what: cli::Generate) -> Result<()> {
+    use clap_complete::Shell;
+    let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+    let mut out = std::io::stdout().lock();
+    match what {
+        cli::Generate::Man => clap_mangen::Man::new(cmd).render(&mut out)?,
+        cli::Generate::ManPages => clap_mangen::generate_to(cmd, ".")?,
+        cli::Generate::Bash => clap_complete::generate(Shell::Bash, &mut cmd, "ctrail-recorder", &mut out),
+        cli::Generate::Zsh => clap_complete::generate(Shell::Zsh, &mut cmd, "ctrail-recorder", &mut out),
+        cli::Generate::Fish => clap_complete::generate(Shell::Fish, &mut cmd, "ctrail-recorder", &mut out),
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 //! - `fuzz [SECONDS]`: fuzz the cgroup-file parser and classifier for a bounded time.
 //! - `bench`: benchmarks, printing ratios against a baseline measured in the same run.
 //! - `vmlinux`: regenerate the vendored `recorder-ebpf/include/vmlinux.h` from this kernel.
+//! - `deb`: the Debian package (`dist/deb/build.sh`) from release binaries, in `target/deb/`.
 //! - `deps`: check the crates' dependency rules (ARCHITECTURE.md) against the manifests.
 //! - `kernel-matrix`: boot Debian's current 6.1 and 6.12 cloud kernels under QEMU (TCG) with
 //!   pure cgroup v2, run the recorder and the query tool inside, and judge the serial logs.
@@ -425,6 +426,15 @@ fn vmlinux() -> Result<()> {
     Ok(())
 }
 
+fn deb() -> Result<()> {
+    build_deps()?;
+    run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
+    run(Command::new("bash")
+        .arg(root().join("dist/deb/build.sh"))
+        .arg(root().join("target/release"))
+        .arg(root().join("target/deb")))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -437,9 +447,10 @@ fn main() -> ExitCode {
         Some("vmlinux") => vmlinux(),
         Some("kernel-matrix") => kernel_matrix().map(|_| ()),
         Some("deps") => deps::check(),
+        Some("deb") => deb(),
         _ => {
             eprintln!(
-                "usage: cargo xtask record [ARGS...] | test | fuzz [SECONDS] | bench | vmlinux | kernel-matrix | deps"
+                "usage: cargo xtask record [-- ARGS...] | test | fuzz [SECONDS] | bench | vmlinux | kernel-matrix | deps | deb"
             );
             return ExitCode::from(2);
         }

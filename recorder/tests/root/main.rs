@@ -6,6 +6,7 @@
 
 mod activity;
 mod containers;
+mod deb;
 mod exe;
 mod fleet;
 mod follow;

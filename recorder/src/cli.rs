@@ -43,6 +43,13 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Report what this kernel supports and which hooks would be used.
     Check,
+    /// Exit 0 when the recorder of a data directory answers on its control socket (a
+    /// commit of what it has), 1 when none does: a liveness probe.
+    Health {
+        /// The recorder's data directory.
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

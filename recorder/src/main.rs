@@ -58,6 +58,21 @@ fn run(cli: cli::Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Some(cli::Command::Check) => check::check(),
+        Some(cli::Command::Health { data_dir }) => {
+            use ctrail_store::control;
+            match control::request(&data_dir, control::FLUSH, std::time::Duration::from_secs(10)) {
+                Ok(control::Reached::Live) => Ok(ExitCode::SUCCESS),
+                Ok(control::Reached::Offline) => {
+                    eprintln!("ctrail-recorder: no recorder answers for {}", data_dir.display());
+                    Ok(ExitCode::from(1))
+                }
+                // Debug: the peer's words, escaped.
+                Err(e) => {
+                    eprintln!("ctrail-recorder: {e:?}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
         Some(cli::Command::Run(args)) => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(run::run(*args))?;

@@ -19,6 +19,48 @@ pub enum Missing {
     Btf,
     #[error("kernel {found} is too old: ctrail needs Linux 5.8 or newer (BPF ring buffer, tp_btf)")]
     KernelTooOld { found: String },
+    #[error(
+        "ctrail-recorder runs in a PID namespace of its own (it is PID 1): it must see the host's processes; \
+         run the container with --pid=host (Kubernetes: hostPID: true)"
+    )]
+    NotHostPid,
+    #[error(
+        "ctrail-recorder is in a cgroup namespace that is not the host's (cgroup paths would come out \
+         relative to its own container) and could not join the host's through /proc/1/ns/cgroup ({0}); \
+         run the container with --cgroupns=host, or give it CAP_SYS_ADMIN and the host's PID namespace"
+    )]
+    NotHostCgroupNs(String),
+}
+
+/// Inside a container: the host's view must be there, or which mount or flag is missing
+/// is said (outside one every check holds trivially).
+pub fn host_view() -> Result<Vec<String>, Missing> {
+    if std::process::id() == 1 {
+        return Err(Missing::NotHostPid);
+    }
+    let ns = |p: &str| fs::read_link(p).ok();
+    let mut warnings = Vec::new();
+    // With the host's PID namespace, PID 1 is the host's init: its cgroup namespace is the
+    // host's. A container's own (cgroup v2 runtimes make one per container, and Kubernetes
+    // cannot ask for the host's) is left for the host's, before any thread starts.
+    if let (Some(mine), Some(init)) = (ns("/proc/self/ns/cgroup"), ns("/proc/1/ns/cgroup"))
+        && mine != init
+    {
+        join_host_cgroup_ns().map_err(|e| Missing::NotHostCgroupNs(e.to_string()))?;
+        warnings.push(format!(
+            "was in cgroup namespace {}, not the host's {}: joined the host's through /proc/1/ns/cgroup",
+            mine.display(),
+            init.display()
+        ));
+    }
+    if !Path::new("/sys/kernel/tracing/events").exists() && !Path::new("/sys/kernel/debug/tracing/events").exists() {
+        warnings.push(
+            "no tracefs at /sys/kernel/tracing: the syscall tracepoints (activity: mounts, setns, credential \
+             changes, TCP...) cannot attach; mount it into the container (-v /sys/kernel/tracing:/sys/kernel/tracing)"
+                .to_string(),
+        );
+    }
+    Ok(warnings)
 }
 
 /// Effective capabilities of this process.
@@ -66,6 +108,19 @@ pub fn check() -> Result<(), Missing> {
     }
     if !privileged() {
         return Err(Missing::Privileges);
+    }
+    for w in host_view()? {
+        tracing::warn!("{w}");
+    }
+    Ok(())
+}
+
+fn join_host_cgroup_ns() -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open("/proc/1/ns/cgroup")?;
+    // SAFETY: setns on a namespace descriptor we hold open; no memory is shared.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWCGROUP) } != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! - `fuzz [SECONDS]`: fuzz the cgroup-file parser and classifier for a bounded time.
 //! - `bench`: benchmarks, printing ratios against a baseline measured in the same run.
 //! - `vmlinux`: regenerate the vendored `recorder-ebpf/include/vmlinux.h` from this kernel.
+//! - `image`: the container image (`dist/image/build.sh`) from release binaries, as
+//!   `target/image/ctrail-image.tar` (docker load, podman load, ctr images import).
 //! - `deb`: the Debian package (`dist/deb/build.sh`) from release binaries, in `target/deb/`.
 //! - `deps`: check the crates' dependency rules (ARCHITECTURE.md) against the manifests.
 //! - `kernel-matrix`: boot Debian's current 6.1 and 6.12 cloud kernels under QEMU (TCG) with
@@ -426,6 +428,16 @@ fn vmlinux() -> Result<()> {
     Ok(())
 }
 
+fn image() -> Result<()> {
+    build_deps()?;
+    apt(&["python3"])?;
+    run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
+    run(Command::new("bash")
+        .arg(root().join("dist/image/build.sh"))
+        .arg(root().join("target/release"))
+        .arg(root().join("target/image")))
+}
+
 fn deb() -> Result<()> {
     build_deps()?;
     run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
@@ -448,9 +460,10 @@ fn main() -> ExitCode {
         Some("kernel-matrix") => kernel_matrix().map(|_| ()),
         Some("deps") => deps::check(),
         Some("deb") => deb(),
+        Some("image") => image(),
         _ => {
             eprintln!(
-                "usage: cargo xtask record [-- ARGS...] | test | fuzz [SECONDS] | bench | vmlinux | kernel-matrix | deps | deb"
+                "usage: cargo xtask record [-- ARGS...] | test | fuzz [SECONDS] | bench | vmlinux | kernel-matrix | deps | deb | image"
             );
             return ExitCode::from(2);
         }

@@ -12,6 +12,7 @@ mod fleet;
 mod follow;
 mod helpers;
 mod hostile;
+mod image;
 mod kernel;
 mod metrics;
 mod parquet_dir;

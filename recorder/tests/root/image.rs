@@ -182,11 +182,6 @@ fn the_image_records_containers_and_the_host_as_the_daemonset_runs_it() {
     // The host reads what the container wrote.
     let (code, rows) = ctrail(&data_dir, &["events", "--type", "exec"]);
     assert_eq!(code, 0, "{rows:?}");
-    let exec_with = |arg: &str| {
-        rows.iter().find(|r| {
-            r["argv"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.contains(arg))))
-        })
-    };
     let v = rows
         .iter()
         .find(|r| r["argv"] == serde_json::json!(["/bin/echo", m]))

@@ -45,6 +45,15 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     let loader::Probes { bpf, ring, verdicts, counters, hooks } = load_probes(&args, &host, self_tgid)?;
     let attached_boot_ns = host::boot_ns_now();
     let running = snapshot::take(&host, attached_boot_ns, self_tgid);
+    // In a container: the runtimes' own files must be mounted in, or their containers go
+    // without names, images and labels. Said once, with the mount that would fix it.
+    for (kind, dir) in crate::metadata::roots::unseen() {
+        tracing::warn!(
+            "a running {kind} runtime keeps its files in {}, which this recorder cannot see (a container \
+             without that mount?): its containers will have no names, images or labels; mount it read-only",
+            dir.display()
+        );
+    }
     let snapshot_len = running.len();
     let v1_desc = host.v1.as_ref().map(|v| v.line.hierarchy_name()).unwrap_or_else(|| "none (pure cgroup v2)".into());
     let settings = settings(&args, &host, attached_boot_ns);

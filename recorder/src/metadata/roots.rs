@@ -123,6 +123,22 @@ impl Finder {
     }
 }
 
+/// Roots that the runtimes running now name on their command lines but that this recorder
+/// cannot see (in a container without those mounts): what it cannot read, by kind.
+pub fn unseen() -> Vec<(&'static str, PathBuf)> {
+    let mut r = Roots::default();
+    for cmdline in root_cmdlines() {
+        from_cmdline(&cmdline, &mut r);
+    }
+    let mut out = Vec::new();
+    for (kind, list) in
+        [("docker", r.docker), ("containerd", r.containerd), ("storage", r.storage), ("oci", r.oci), ("lxc", r.lxc)]
+    {
+        out.extend(list.into_iter().filter(|d| !d.exists()).map(|d| (kind, d)));
+    }
+    out
+}
+
 /// Command lines (argv) of the processes running as root.
 fn root_cmdlines() -> Vec<Vec<String>> {
     let mut out = Vec::new();

@@ -28,6 +28,7 @@ use crate::worker::{Totals, wall_now};
 struct Sources {
     totals: Arc<Mutex<Totals>>,
     data_dir: PathBuf,
+    ring_bytes: u64,
 }
 
 /// The kinds the kernel counts, as labels, with their emitted and lost counters.
@@ -136,16 +137,30 @@ impl Collector for Sources {
         };
         gauge(&mut enc, "ctrail_store_segments", "Segment files in the data directory", segments)?;
         gauge(&mut enc, "ctrail_store_bytes", "Bytes of the segment files in the data directory", bytes)?;
+        use std::sync::atomic::Ordering::Relaxed;
+        let fill = |b: u64| b as f64 / self.ring_bytes.max(1) as f64;
+        gauge(
+            &mut enc,
+            "ctrail_ring_buffer_fill_ratio",
+            "How full the ring buffer was when the reader last drained it (0-1)",
+            fill(crate::run::RING_DRAINED.load(Relaxed)),
+        )?;
+        gauge(
+            &mut enc,
+            "ctrail_ring_buffer_fill_max_ratio",
+            "The fullest the reader found the ring buffer since start (0-1; 1 means losses are near)",
+            fill(crate::run::RING_DRAINED_MAX.load(Relaxed)),
+        )?;
         Ok(())
     }
 }
 
 /// Binds `addr` (an error here stops the start) and serves scrapes on a thread.
-pub fn serve(addr: SocketAddr, totals: Arc<Mutex<Totals>>, data_dir: PathBuf) -> Result<SocketAddr> {
+pub fn serve(addr: SocketAddr, totals: Arc<Mutex<Totals>>, data_dir: PathBuf, ring_bytes: u64) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr).with_context(|| format!("binding --metrics {addr}"))?;
     let bound = listener.local_addr()?;
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Sources { totals, data_dir }));
+    registry.register_collector(Box::new(Sources { totals, data_dir, ring_bytes }));
     std::thread::Builder::new().name("ctrail-metrics".into()).spawn(move || {
         for stream in listener.incoming().flatten() {
             let _ = answer(stream, &registry);

@@ -61,7 +61,8 @@ pub async fn run(args: RunArgs) -> Result<Totals> {
     if let Some(addr) = args.metrics {
         let published = std::sync::Arc::new(std::sync::Mutex::new(Totals::default()));
         worker.publish_to(published.clone());
-        let bound = crate::metrics::serve(addr, published, args.data_dir.clone())?;
+        let ring = u64::from(args.ring_kib) * 1024;
+        let bound = crate::metrics::serve(addr, published, args.data_dir.clone(), ring)?;
         tracing::info!("serving Prometheus metrics at http://{bound}/metrics");
     }
     let (tx, ingest) = start_ingest(worker, running)?;
@@ -214,13 +215,24 @@ const DRAIN_EVERY: Duration = Duration::from_millis(20);
 const CHUNK: usize = 1024;
 
 /// Moves everything in the ring to the ingest thread; false when that thread is gone.
+/// Bytes of ring buffer the last drain took (records and their 8-byte headers, 8-aligned)
+/// and the most any drain took: how full the ring was when the reader came, for
+/// `--metrics` (the kernel's positions are not exposed to us).
+pub static RING_DRAINED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static RING_DRAINED_MAX: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn drain(rb: &mut RingBuf<MapData>, tx: &mpsc::SyncSender<Msg>) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut chunk = Vec::new();
+    let mut bytes = 0u64;
     while let Some(item) = rb.next() {
+        bytes += 8 + (item.len() as u64).div_ceil(8) * 8;
         chunk.push(item.to_vec());
         if chunk.len() == CHUNK && tx.send(Msg::Records(std::mem::take(&mut chunk))).is_err() {
             return false;
         }
     }
+    RING_DRAINED.store(bytes, Relaxed);
+    RING_DRAINED_MAX.fetch_max(bytes, Relaxed);
     chunk.is_empty() || tx.send(Msg::Records(chunk)).is_ok()
 }

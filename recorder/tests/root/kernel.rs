@@ -290,6 +290,17 @@ fn check_names_hooks_and_refuses_without_privileges() {
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("hook exec") && text.contains("sched_process_exec"), "{text}");
     assert!(text.contains("hook fork") && text.contains("hook exit"), "{text}");
+    // Two aligned columns: every value starts where the others do, after at least two
+    // spaces (a long hook name once ran into its value).
+    let starts: std::collections::BTreeSet<usize> = text
+        .lines()
+        .filter(|l| !l.starts_with("ok:"))
+        .map(|l| {
+            let gap = l.find("  ").unwrap_or_else(|| panic!("no gap between label and value: {l:?}"));
+            gap + l[gap..].chars().take_while(|c| *c == ' ').count()
+        })
+        .collect();
+    assert_eq!(starts.len(), 1, "values start in one column:\n{text}");
 
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])

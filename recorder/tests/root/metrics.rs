@@ -81,7 +81,9 @@ fn prometheus_scrapes_the_recorder_and_agrees_with_its_stop_line() {
         "{ours}"
     );
     assert!(get(port, "/other").is_some_and(|b| b.contains("/metrics only")));
-    for name in ["ctrail_ring_buffer_fill_ratio", "ctrail_last_commit_age_seconds", "ctrail_store_segments", "ctrail_gaps"] {
+    for name in
+        ["ctrail_ring_buffer_fill_ratio", "ctrail_last_commit_age_seconds", "ctrail_store_segments", "ctrail_gaps"]
+    {
         assert!(ours.contains(name), "{name} in\n{ours}");
     }
 

@@ -44,7 +44,11 @@ pub mod programs {
     /// and `--resolve-exe off`.
     pub const EXEC_NO_WALK: &str = "ct_exec_nowalk_raw";
 
-    /// The comm before exec on kernels without sched_prepare_exec.
+    /// The comm before exec on kernels without sched_prepare_exec: on the exec syscalls'
+    /// functions (`ct_{fentry,kprobe}_comm_<syscall>`), else their tracepoints.
+    pub fn comm_on_function(hook: &str, syscall: &str) -> String {
+        format!("ct_{hook}_comm_{syscall}")
+    }
     pub const ENTER_EXECVE: &str = "ct_enter_execve";
     pub const ENTER_EXECVEAT: &str = "ct_enter_execveat";
 
@@ -61,6 +65,23 @@ pub mod programs {
     pub fn exit(syscall: &str) -> String {
         format!("ct_exit_{syscall}")
     }
+
+    /// The programs of one activity syscall on its function (`CT_SYSCALL_FUNCS`):
+    /// `ct_{fentry,fexit,kprobe,kretprobe}_<name>`.
+    pub fn on_function(hook: &str, syscall: &str) -> String {
+        format!("ct_{hook}_{syscall}")
+    }
+
+    /// The kernel function a syscall enters through on this architecture.
+    pub fn syscall_function(syscall: &str) -> String {
+        let prefix = if cfg!(target_arch = "aarch64") { "__arm64_sys_" } else { "__x64_sys_" };
+        format!("{prefix}{syscall}")
+    }
+
+    /// The seccomp verdict, where the function rungs see what seccomp refused.
+    pub const SECCOMP_FUNCTION: &str = "__secure_computing";
+    pub const FEXIT_SECCOMP: &str = "ct_fexit_seccomp";
+    pub const KRETPROBE_SECCOMP: &str = "ct_kretprobe_seccomp";
 }
 
 /// Names of the maps in [`object`].
@@ -69,6 +90,7 @@ pub mod maps {
     pub const SCRATCH: &str = "CT_SCRATCH";
     pub const VERDICTS: &str = "CT_VERDICTS";
     pub const COUNTERS: &str = "CT_COUNTERS";
+    pub const HOOK_OPS: &str = "CT_HOOK_OPS";
 }
 
 /// Names of the load-time constants in [`object`].

@@ -13,7 +13,8 @@
  * as raw_tp (the fallback where tp_btf cannot load): CT_TRACEPOINT makes both from one
  * body, which uses CO-RE reads only. The activity syscalls get a sys_enter/sys_exit pair
  * each (CT_SYSCALLS, generated from ctrail_wire::SYSCALLS), with raw sys_enter/sys_exit
- * as their fallback.
+ * as their fallback. Where the kernel allows it, the activity hooks the syscall functions
+ * instead (fentry/fexit, else kprobes: CT_SYSCALL_FUNCS), which tax no other syscall.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -57,6 +58,29 @@ CT_TRACEPOINT(module_load, module_load, on_module_load(mod), struct module *mod)
  * kernels fall back to the execve/execveat syscall tracepoints below. */
 CT_TRACEPOINT(sched_prepare_exec, prepare_exec, remember_comm(), struct task_struct *p, struct linux_binprm *bprm)
 
+/* The comm before exec on kernels before 6.10, from the exec syscalls' functions (cheap)
+ * or, last, their tracepoints (which tax every syscall). */
+SEC("fentry/execve")
+int ct_fentry_comm_execve(void *ctx)
+{
+	return remember_comm();
+}
+SEC("fentry/execveat")
+int ct_fentry_comm_execveat(void *ctx)
+{
+	return remember_comm();
+}
+SEC("kprobe/execve")
+int ct_kprobe_comm_execve(void *ctx)
+{
+	return remember_comm();
+}
+SEC("kprobe/execveat")
+int ct_kprobe_comm_execveat(void *ctx)
+{
+	return remember_comm();
+}
+
 SEC("tracepoint/syscalls/sys_enter_execve")
 int ct_enter_execve(void *ctx)
 {
@@ -78,11 +102,45 @@ int ct_enter_execveat(void *ctx)
 
 CT_SYSCALLS(CT_SYSCALL_PAIR)
 
+/* The cheap rungs: the syscall's own function (`__x64_sys_<name>`, `__arm64_sys_<name>`;
+ * the loader names the target), which costs nothing while other syscalls run. fentry/fexit
+ * where the kernel allows them, kprobe/kretprobe where it has those. fentry/fexit never
+ * read the function's argument (the user registers): 5.10's BTF has `struct pt_regs` only
+ * as a forward declaration there, and its verifier refuses the access; the same registers
+ * are the task's own (current_regs). */
+#define CT_SYSCALL_FUNCS(name, op, nargs)                                      \
+	SEC("fentry/" #name)                                                    \
+	int ct_fentry_##name(__u64 *ctx) { return func_enter(current_regs(), op); } \
+	SEC("fexit/" #name)                                                     \
+	int ct_fexit_##name(__u64 *ctx) { return emit_activity((long)ctx[1], op); } \
+	SEC("kprobe/" #name)                                                    \
+	int ct_kprobe_##name(struct pt_regs *ctx)                               \
+	{                                                                      \
+		return func_enter((struct pt_regs *)PT_REGS_PARM1(ctx), op);   \
+	}                                                                      \
+	SEC("kretprobe/" #name)                                                 \
+	int ct_kretprobe_##name(struct pt_regs *ctx) { return emit_activity(PT_REGS_RC(ctx), op); }
+
+CT_SYSCALLS(CT_SYSCALL_FUNCS)
+
+/* What seccomp refused, for the function rungs (see seccomp_refused). */
+SEC("fexit/__secure_computing")
+int BPF_PROG(ct_fexit_seccomp, const struct seccomp_data *sd, int skip)
+{
+	return seccomp_refused(skip);
+}
+
+SEC("kretprobe/__secure_computing")
+int ct_kretprobe_seccomp(struct pt_regs *ctx)
+{
+	return seccomp_refused((int)PT_REGS_RC(ctx));
+}
+
 SEC("raw_tp/sys_enter")
 int BPF_PROG(ct_sys_enter_raw, struct pt_regs *regs, long nr)
 {
 	__u32 op = op_of(nr);
-	if (!op)
+	if (!op || !hook_records(CT_HOOKS_RAW, op))
 		return 0;
 	__u64 args[6];
 	regs_args(regs, args);
@@ -95,14 +153,14 @@ int BPF_PROG(ct_sys_exit_raw, struct pt_regs *regs, long ret)
 	/* A thread is in one syscall at a time: a pending entry is this syscall's. */
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending *p = bpf_map_lookup_elem(&CT_PENDING, &tid);
-	if (p)
+	if (p && hook_records(CT_HOOKS_RAW, p->op))
 		return emit_activity(ret, p->op);
 	/* No entry: refused by seccomp before sys_enter ran (see sys_exit). Failures only, so
 	 * the common successful syscall pays nothing more than the lookup above. */
 	if (ret >= 0)
 		return 0;
 	__u32 op = op_of(syscall_nr(regs));
-	if (!op)
+	if (!op || !hook_records(CT_HOOKS_RAW, op))
 		return 0;
 	__u64 args[6];
 	regs_args(regs, args);

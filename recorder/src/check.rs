@@ -55,11 +55,29 @@ pub fn check() -> Result<ExitCode> {
         ring_bytes: 1 << 20,
         activity: crate::cli::activity_bits(&[crate::cli::ActivityArg::All]),
         resolve_exe: true,
+        activity_hooks: None,
     });
     match probes {
         Ok(p) => {
             for (what, how) in &p.hooks.entries {
                 out.add(format!("hook {what}"), how.as_str());
+            }
+            // The activity's ladder, cheapest first: what each rung costs, whether it is used
+            // and, where not, why (users on kernels that refuse the cheap ones ask).
+            let a = &p.hooks.activity;
+            for rung in crate::activity_hooks::Rung::LADDER {
+                let used: Vec<String> = a
+                    .kinds
+                    .iter()
+                    .filter(|(_, h)| *h == crate::activity_hooks::KindHook::On(rung))
+                    .map(|(k, _)| k.to_string())
+                    .collect();
+                let verdict = match a.out.iter().find(|(r, _)| *r == rung) {
+                    _ if !used.is_empty() => format!("used for {} ({})", used.join(","), rung.cost()),
+                    Some((_, why)) => format!("out: {why}"),
+                    None => format!("not tried: a cheaper rung works ({})", rung.cost()),
+                };
+                out.add(format!("activity rung {}", rung.name()), verdict);
             }
             out.print();
             println!("ok: ctrail-recorder can record on this machine");

@@ -118,9 +118,18 @@ pub struct RunArgs {
     /// recorder refuses one: whoever controls it could redirect what root writes.
     #[arg(long)]
     pub allow_untrusted_data_dir: bool,
-    /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the fallback).
+    /// Tracepoint flavour: `auto` (tp_btf, raw_tp where it fails) or `raw-tp` (force the
+    /// fallback, and for activity the raw sys_enter/sys_exit unless --activity-hooks says).
     #[arg(long, value_enum, default_value = "auto")]
     pub attach: AttachArg,
+    /// How activity is hooked: `auto` takes, per kind, the cheapest rung this kernel allows:
+    /// `fentry` (fentry/fexit on the syscall's function), `kprobe` (kprobe/kretprobe on it),
+    /// `tracepoint` (syscalls/sys_enter_X + sys_exit_X: every syscall of every task then
+    /// takes the kernel's syscall-tracing slow path) or `raw` (raw_tp sys_enter/sys_exit,
+    /// dearer still). Naming one forces it, and the recorder refuses to start without it.
+    /// `ctrail-recorder check` says which rungs this kernel allows, and why not the others.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub activity_hooks: ActivityHooksArg,
     /// The host name stored with every event (default: the kernel's hostname), for hosts
     /// whose names are not unique across a fleet, or a fleet's own naming.
     #[arg(long, value_name = "NAME")]
@@ -168,6 +177,29 @@ fn parse_runtime_root(s: &str) -> Result<(String, std::path::PathBuf), String> {
 pub enum ResolveExe {
     Auto,
     Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActivityHooksArg {
+    Auto,
+    Fentry,
+    Kprobe,
+    Tracepoint,
+    Raw,
+}
+
+impl ActivityHooksArg {
+    /// The rung it forces, if it forces one.
+    pub fn forced(self) -> Option<crate::activity_hooks::Rung> {
+        use crate::activity_hooks::Rung;
+        match self {
+            Self::Auto => None,
+            Self::Fentry => Some(Rung::Fentry),
+            Self::Kprobe => Some(Rung::Kprobe),
+            Self::Tracepoint => Some(Rung::Tracepoint),
+            Self::Raw => Some(Rung::RawSyscalls),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

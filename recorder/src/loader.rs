@@ -16,6 +16,8 @@ use ctrail_recorder_ebpf::{
 };
 use ctrail_wire::{self as wire, CgKey};
 
+use crate::activity_hooks::{self, Chosen, Rung};
+
 /// Which hooks to use: normally tp_btf with raw_tp as the fallback, and per-syscall
 /// tracepoints for activity with raw sys_enter/sys_exit as theirs; forcing raw_tp takes the
 /// fallback of both (tests, odd kernels) on kernels where the preferred hooks work.
@@ -38,12 +40,16 @@ pub struct Options {
     pub activity: u32,
     /// Resolve the exe's path and the cwd in the kernel (`--resolve-exe`).
     pub resolve_exe: bool,
+    /// The activity rung `--activity-hooks` forces, if any.
+    pub activity_hooks: Option<Rung>,
 }
 
 /// Which attachment each hook got (`tp_btf/sched_process_exec`, ...).
 #[derive(Debug, Clone, Default)]
 pub struct HooksUsed {
     pub entries: Vec<(&'static str, String)>,
+    /// The activity's rungs, per kind, with the reasons the cheaper ones are out.
+    pub activity: Chosen,
 }
 
 impl HooksUsed {
@@ -69,7 +75,7 @@ fn attach_btf(bpf: &mut Ebpf, btf: &Btf, prog: &str, tp: &str) -> Result<()> {
     Ok(())
 }
 
-fn attach_raw(bpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
+pub(crate) fn attach_raw(bpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
     let program: &mut RawTracePoint =
         bpf.program_mut(prog).ok_or_else(|| anyhow!("program {prog} missing from the object"))?.try_into()?;
     program.load().with_context(|| format!("loading {prog}"))?;
@@ -115,7 +121,7 @@ fn attach_exec(bpf: &mut Ebpf, btf: &Btf, mode: Attach, resolve: bool) -> Result
 
 /// Classic tracepoints need tracefs; mount it where the kernel documents it if absent.
 /// Returns its `events` directory.
-fn tracefs_events() -> Option<PathBuf> {
+pub(crate) fn tracefs_events() -> Option<PathBuf> {
     for dir in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
         let events = Path::new(dir).join("events");
         if events.is_dir() {
@@ -127,7 +133,7 @@ fn tracefs_events() -> Option<PathBuf> {
     (status.is_ok_and(|s| s.success()) && events.is_dir()).then_some(events)
 }
 
-fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Result<()> {
+pub(crate) fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> Result<()> {
     let program: &mut TracePoint =
         bpf.program_mut(prog).ok_or_else(|| anyhow!("program {prog} missing from the object"))?.try_into()?;
     program.load().with_context(|| format!("loading {prog}"))?;
@@ -136,10 +142,17 @@ fn attach_tracepoint(bpf: &mut Ebpf, prog: &str, category: &str, name: &str) -> 
 }
 
 /// The comm before exec is evidence, not essential: try the precise hook (6.10+), then
-/// the execve syscall tracepoints, and otherwise record without it.
+/// the exec syscalls' functions (fentry, kprobe: free for other syscalls), then their
+/// tracepoints (which tax every syscall), and otherwise record without it.
 fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf, mode: Attach) -> String {
     if let Ok(how) = attach_either(bpf, btf, mode, p::PREPARE_EXEC) {
         return how;
+    }
+    for hook in ["fentry", "kprobe"] {
+        match activity_hooks::attach_comm(bpf, btf, hook) {
+            Ok(how) => return how,
+            Err(e) => tracing::info!("comm before exec: {hook} unavailable ({e:#})"),
+        }
     }
     if tracefs_events().is_some() {
         let a = attach_tracepoint(bpf, p::ENTER_EXECVE, "syscalls", "sys_enter_execve");
@@ -151,57 +164,6 @@ fn attach_comm_before(bpf: &mut Ebpf, btf: &Btf, mode: Attach) -> String {
     }
     tracing::warn!("no hook for the comm before exec: runtimes will be named from cgroup paths only");
     "none".into()
-}
-
-/// Per-syscall tracepoints for the activity kinds: they cost nothing on other syscalls,
-/// unlike a hook on every system call. They need tracefs (mounted here if absent); where
-/// they cannot attach (some sandboxes refuse syscall tracepoints), or `mode` forces the
-/// fallback, raw sys_enter/sys_exit take over, returning at once for the syscalls not
-/// recorded.
-fn attach_activity(bpf: &mut Ebpf, wanted: u32, mode: Attach) -> String {
-    if wanted == 0 {
-        return "off".into();
-    }
-    let on = match (mode, tracefs_events()) {
-        (Attach::Auto, Some(tracefs)) => attach_syscall_tracepoints(bpf, wanted, &tracefs),
-        _ => Vec::new(),
-    };
-    if !on.is_empty() {
-        return format!("tracepoint/syscalls:{}", on.join(","));
-    }
-    match attach_raw(bpf, p::SYS_ENTER_RAW, "sys_enter").and_then(|()| attach_raw(bpf, p::SYS_EXIT_RAW, "sys_exit")) {
-        Ok(()) => "raw_tp/sys_enter+sys_exit".into(),
-        Err(e) => {
-            tracing::warn!("mounts, setns, unshare and credential changes are not recorded: {e:#}");
-            "none".into()
-        }
-    }
-}
-
-/// The `sys_enter_X`/`sys_exit_X` pair of every wanted syscall; empty when the first pair
-/// cannot attach (then none will).
-fn attach_syscall_tracepoints(bpf: &mut Ebpf, wanted: u32, tracefs: &Path) -> Vec<&'static str> {
-    let mut on = Vec::new();
-    for s in wire::SYSCALLS.iter().filter(|s| wanted & (1 << s.op) != 0) {
-        let name = s.name;
-        // A kernel built without the syscall (init_module without CONFIG_MODULES) has no
-        // tracepoint for it, and nothing to record either.
-        if !tracefs.join("syscalls").join(format!("sys_enter_{name}")).is_dir() {
-            tracing::info!("this kernel has no {name} syscall tracepoint: not recorded");
-            continue;
-        }
-        let pair = attach_tracepoint(bpf, &p::enter(name), "syscalls", &format!("sys_enter_{name}"))
-            .and_then(|()| attach_tracepoint(bpf, &p::exit(name), "syscalls", &format!("sys_exit_{name}")));
-        match pair {
-            Ok(()) => on.push(name),
-            Err(e) if on.is_empty() => {
-                tracing::info!("syscall tracepoints unavailable ({e:#}); using raw sys_enter/sys_exit");
-                break;
-            }
-            Err(e) => tracing::warn!("{name} will not be recorded: {e:#}"),
-        }
-    }
-    on
 }
 
 pub fn load(opts: &Options) -> Result<Probes> {
@@ -255,7 +217,14 @@ pub fn load(opts: &Options) -> Result<Probes> {
         });
         hooks.entries.push(("module_load", modules));
     }
-    hooks.entries.push(("activity", attach_activity(&mut bpf, opts.activity, mode)));
+    // `--attach raw-tp` forces every fallback, the activity's too, unless a rung is named.
+    let forced = opts.activity_hooks.or((mode == Attach::RawTp).then_some(Rung::RawSyscalls));
+    let activity = activity_hooks::attach(&mut bpf, &btf, opts.activity, forced)?;
+    hooks.entries.push(("activity", activity.summary()));
+    if let Some(s) = &activity.seccomp {
+        hooks.entries.push(("seccomp_refusals", s.as_ref().map_or("none", |how| how).to_string()));
+    }
+    hooks.activity = activity;
 
     // The parsed kernel BTF is large and no longer needed: free it before the ring buffer
     // is mapped, so the two never count together in the recorder's peak memory.

@@ -1,5 +1,6 @@
 //! `ctrail-recorder`: loads the kernel programs and records every process into the store.
 
+mod activity_hooks;
 mod attribution;
 mod check;
 mod cli;

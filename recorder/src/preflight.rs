@@ -53,13 +53,6 @@ pub fn host_view() -> Result<Vec<String>, Missing> {
             init.display()
         ));
     }
-    if !Path::new("/sys/kernel/tracing/events").exists() && !Path::new("/sys/kernel/debug/tracing/events").exists() {
-        warnings.push(
-            "no tracefs at /sys/kernel/tracing: the syscall tracepoints (activity: mounts, setns, credential \
-             changes, TCP...) cannot attach; mount it into the container (-v /sys/kernel/tracing:/sys/kernel/tracing)"
-                .to_string(),
-        );
-    }
     Ok(warnings)
 }
 

@@ -132,6 +132,7 @@ fn load_probes(args: &RunArgs, host: &Host, self_tgid: u32) -> Result<loader::Pr
         scope: args.scope.wire(),
         ring_bytes: args.ring_kib * 1024,
         activity: crate::cli::activity_bits(&args.activity),
+        activity_hooks: args.activity_hooks.forced(),
         resolve_exe: args.resolve_exe == crate::cli::ResolveExe::Auto,
     })
 }

@@ -12,8 +12,9 @@
 //!   `target/image/ctrail-image.tar` (docker load, podman load, ctr images import).
 //! - `deb`: the Debian package (`dist/deb/build.sh`) from release binaries, in `target/deb/`.
 //! - `deps`: check the crates' dependency rules (ARCHITECTURE.md) against the manifests.
-//! - `kernel-matrix`: boot Debian's current 6.1 and 6.12 cloud kernels under QEMU (TCG) with
-//!   pure cgroup v2, run the recorder and the query tool inside, and judge the serial logs.
+//! - `kernel-matrix`: boot Debian's current 5.10, 6.1 and 6.12 cloud kernels under QEMU (TCG)
+//!   with pure cgroup v2, run the recorder (once per activity rung) and the query tool
+//!   inside, and judge the serial logs.
 
 use std::{
     env,
@@ -25,12 +26,15 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 mod deps;
+mod kernel_matrix;
 
-fn root() -> PathBuf {
+use kernel_matrix::kernel_matrix;
+
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: {shown}");
     if cmd.get_current_dir().is_none() {
@@ -53,7 +57,7 @@ fn is_root() -> bool {
 
 /// Debian packages, installed only when missing (apt-get update first: a fresh machine
 /// has no package lists).
-fn apt(packages: &[&str]) -> Result<()> {
+pub(crate) fn apt(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()
@@ -73,7 +77,7 @@ fn apt(packages: &[&str]) -> Result<()> {
 }
 
 /// What building the kernel programs needs: clang only (headers are vendored).
-fn build_deps() -> Result<()> {
+pub(crate) fn build_deps() -> Result<()> {
     if env::var_os("CLANG").is_some() || have("clang") {
         return Ok(());
     }
@@ -220,7 +224,7 @@ fn bench_output(package: &str, bench: &str) -> Result<String> {
     Ok(text)
 }
 
-fn shell(cmd: &str) -> String {
+pub(crate) fn shell(cmd: &str) -> String {
     Command::new("sh")
         .args(["-c", cmd])
         .output()
@@ -263,152 +267,6 @@ fn bench() -> Result<()> {
     std::fs::write(root().join("BENCHMARKS.md"), report)?;
     eprintln!("xtask: wrote {}", root().join("BENCHMARKS.md").display());
     Ok(())
-}
-
-/// The newest Debian cloud kernel package of a series, resolved now (old ABIs leave the mirror).
-fn kernel_package(series: &str) -> Result<String> {
-    // `^linux-image-6\.1\.` must not match 6.12.
-    let pattern = format!("^linux-image-{}\\.", series.replace('.', "\\."));
-    let out = Command::new("apt-cache").args(["search", "--names-only", &pattern]).output()?;
-    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .filter(|n| n.ends_with("-cloud-amd64") && !n.contains("unsigned") && !n.contains("dbg"))
-        .collect();
-    names.sort_by_key(|n| {
-        n.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u64>().ok()).collect::<Vec<_>>()
-    });
-    names.pop().with_context(|| format!("no Debian cloud kernel package for {series}"))
-}
-
-/// Turns `runc spec`'s default into the guest's module-loading container.
-const RUNC_SPEC_EDIT: &str = r#"
-import json, sys
-p = sys.argv[1]; c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["/bin/busybox", "insmod", "/modules/dummy.ko"]
-for k in ("bounding", "effective", "permitted"):
-    c["process"]["capabilities"][k].append("CAP_SYS_MODULE")
-c["mounts"].append({"destination": "/modules", "type": "bind", "source": "/modules", "options": ["rbind", "ro"]})
-json.dump(c, open(p, "w"), indent=1)
-"#;
-
-/// Boots each kernel and judges its serial log; returns (checks passed, checks failed).
-fn kernel_matrix() -> Result<(u64, u64)> {
-    apt(&["qemu-system-x86", "cpio", "busybox-static", "xz-utils", "runc"])?;
-    build_deps()?;
-    run(Command::new("cargo").args(["build", "--release", "-p", "ctrail-recorder", "-p", "ctrail"]))?;
-    let work = root().join("target/kernel-matrix");
-    let rootfs = work.join("rootfs");
-    let _ = std::fs::remove_dir_all(&rootfs);
-    for d in ["bin", "sys", "proc", "dev", "tmp", "data", "lib64", "lib/x86_64-linux-gnu"] {
-        std::fs::create_dir_all(rootfs.join(d))?;
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
-    // runc: a real container runtime in the guest, to load a module from inside a container.
-    let runc = PathBuf::from(shell("command -v runc"));
-    let bins = [root().join("target/release/ctrail-recorder"), root().join("target/release/ctrail"), runc];
-    for path in &bins {
-        std::fs::copy(path, rootfs.join("bin").join(path.file_name().expect("binary name")))?;
-        // The binaries are dynamic: take their shared libraries along.
-        let ldd = Command::new("ldd").arg(path).output()?;
-        for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
-            let dest =
-                if lib.starts_with("/lib64") { rootfs.join("lib64") } else { rootfs.join("lib/x86_64-linux-gnu") };
-            std::fs::copy(lib, dest.join(Path::new(lib).file_name().expect("library name")))?;
-        }
-    }
-    // Its bundle: busybox, the kernel's modules bound in read-only, CAP_SYS_MODULE granted.
-    let bundle = rootfs.join("bundle");
-    std::fs::create_dir_all(bundle.join("rootfs/bin"))?;
-    std::fs::create_dir_all(bundle.join("rootfs/modules"))?;
-    std::fs::copy("/bin/busybox", bundle.join("rootfs/bin/busybox"))?;
-    run(Command::new("runc").arg("spec").current_dir(&bundle))?;
-    run(Command::new("python3").arg("-c").arg(RUNC_SPEC_EDIT).arg(bundle.join("config.json")))?;
-    std::fs::copy(root().join("fixtures/kernel-matrix/init"), rootfs.join("init"))?;
-    // The activity trigger, static: bpf loads and TCP connects to record in the guest.
-    run(Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(rootfs.join("bin/ctrail-trigger"))
-        .arg(root().join("fixtures/triggers/trigger.c")))?;
-    run(Command::new("sh")
-        .arg("-c")
-        .arg("find . | cpio -o -H newc --quiet | gzip -1 > ../initramfs.cpio.gz")
-        .current_dir(&rootfs))?;
-    run(Command::new("apt-get").arg("update").arg("-q"))?;
-    let mut rows = Vec::new();
-    let mut failed = false;
-    let (mut passed_total, mut failed_total) = (0u64, 0u64);
-    for series in ["6.1", "6.12"] {
-        let pkg = kernel_package(series)?;
-        run(Command::new("apt-get").args(["download", &pkg]).current_dir(&work))?;
-        let deb = std::fs::read_dir(&work)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pkg}_"))))
-            .context("the downloaded kernel package")?;
-        run(Command::new("sh")
-            .arg("-c")
-            .arg(format!("dpkg-deb --fsys-tarfile {} | tar -x --wildcards './boot/vmlinuz-*'", deb.display()))
-            .current_dir(&work))?;
-        let version = pkg.trim_start_matches("linux-image-");
-        // A real module of this kernel for the guest to load (module_load): dummy has no
-        // dependencies. It rides in a second cpio archive appended to the shared one.
-        let extra = work.join(format!("extra-{version}"));
-        let _ = std::fs::remove_dir_all(&extra);
-        std::fs::create_dir_all(extra.join("modules"))?;
-        run(Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "dpkg-deb --fsys-tarfile {} | tar -x --wildcards './lib/modules/*/kernel/drivers/net/dummy.ko*' && \
-                 m=$(find lib -name 'dummy.ko*') && case $m in *.xz) xz -dc $m;; *) cat $m;; esac > modules/dummy.ko && \
-                 rm -rf lib && find modules | cpio -o -H newc --quiet | gzip -1 > ../extra-{version}.cpio.gz && \
-                 cat ../initramfs.cpio.gz ../extra-{version}.cpio.gz > ../initramfs-{version}.cpio.gz",
-                deb.display()
-            ))
-            .current_dir(&extra))?;
-        let log_path = work.join(format!("serial-{version}.log"));
-        let log = std::fs::File::create(&log_path)?;
-        // TCG: the /dev/kvm of these machines is not hardware virtualisation. QEMU exits the
-        // same way on power-off and on panic, so the serial log is the verdict. One vCPU:
-        // with two, TCG now and then lets a CPU run into the int3 of a kernel text patch in
-        // progress (static keys flip when runc creates the first memory cgroup) and the
-        // guest panics in kmem_cache_alloc, nothing to do with what is tested.
-        let _ = Command::new("timeout")
-            .arg("600")
-            .args(["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "1", "-nic", "none"])
-            .arg("-kernel")
-            .arg(work.join(format!("boot/vmlinuz-{version}")))
-            .arg("-initrd")
-            .arg(work.join(format!("initramfs-{version}.cpio.gz")))
-            .args(["-append", "console=ttyS0 panic=-1 quiet", "-nographic", "-no-reboot"])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .status()?;
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let pass = text.lines().filter(|l| l.starts_with("PASS ")).count();
-        let fail = text.lines().filter(|l| l.starts_with("FAIL ")).count();
-        let ended = text.contains("=== END");
-        let hooks =
-            text.lines().find_map(|l| l.split("hooks: ").nth(1)).unwrap_or("(recorder did not start)").to_string();
-        if fail > 0 || pass == 0 || !ended {
-            failed = true;
-        }
-        passed_total += pass as u64;
-        failed_total += fail as u64 + u64::from(!ended || pass == 0);
-        rows.push(format!(
-            "{version:<32} cgroup2 only   {pass} passed, {fail} failed{}\n    hooks: {hooks}",
-            if ended { "" } else { " (no END marker)" }
-        ));
-    }
-    println!("\nkernel matrix (logs in {}):", work.display());
-    for r in &rows {
-        println!("{r}");
-    }
-    if failed {
-        println!("tests: {passed_total} passed, {failed_total} failed");
-        bail!("the kernel matrix failed");
-    }
-    Ok((passed_total, failed_total))
 }
 
 fn vmlinux() -> Result<()> {

@@ -194,9 +194,33 @@ shared! {
     }
 }
 
+shared! {
+    /// Slots of `CT_HOOK_OPS`: the ops (bit `1 << op`) that a hook shared by every syscall
+    /// records, written by the loader once it knows which rung each activity kind got, so
+    /// that no syscall is recorded by two rungs.
+    pub mod hook_set as None, "CT_HOOKS_" {
+        /// raw sys_enter/sys_exit
+        RAW = 0,
+        /// the end of __secure_computing (the refusals that function rungs cannot see)
+        SECCOMP = 1,
+        MAX = 2,
+    }
+}
+
 /// Every group, for the generated header.
-pub const GROUPS: [CGroup; 10] =
-    [limit::C, kind::C, verdict::C, scope::C, counter::C, flags::C, exe_flags::C, ns::C, cgroup_dir::C, op::C];
+pub const GROUPS: [CGroup; 11] = [
+    limit::C,
+    kind::C,
+    verdict::C,
+    scope::C,
+    counter::C,
+    flags::C,
+    exe_flags::C,
+    ns::C,
+    cgroup_dir::C,
+    op::C,
+    hook_set::C,
+];
 
 pub const COMM_LEN: usize = limit::COMM_LEN as usize;
 pub use limit::{ARGV_DEFAULT, ARGV_MAX};

@@ -205,10 +205,37 @@ static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 op)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	if (ctx->ret < 0 && !bpf_map_lookup_elem(&CT_PENDING, &tid)) {
 		__u64 args[6];
-		regs_args((struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()), args);
+		regs_args(current_regs(), args);
 		stash(op, args);
 	}
 	return emit_activity(ctx->ret, op);
+}
+
+/* The entry of a syscall function (`__x64_sys_X`, from fentry or kprobe): its one argument
+ * is the user registers, which hold the call's arguments as the tracepoints see them. */
+static __always_inline int func_enter(struct pt_regs *regs, __u32 op)
+{
+	__u64 args[6];
+	regs_args(regs, args);
+	return stash(op, args);
+}
+
+/* The end of __secure_computing, for the function hooks: a call seccomp refused (-1: skip
+ * it) never reaches its syscall function, so nothing else on those rungs sees it. The
+ * filter already wrote the call's result (-errno) into the registers. This runs only for
+ * the syscalls of tasks under a seccomp filter (containers, sandboxes), never for others. */
+static __always_inline int seccomp_refused(long skip)
+{
+	if (skip != -1)
+		return 0;
+	struct pt_regs *regs = current_regs();
+	__u32 op = op_of(syscall_nr(regs));
+	if (!op || !hook_records(CT_HOOKS_SECCOMP, op))
+		return 0;
+	__u64 args[6];
+	regs_args(regs, args);
+	stash(op, args);
+	return emit_activity(PT_REGS_RC_CORE(regs), op);
 }
 
 #endif

@@ -51,6 +51,21 @@ struct {
 	__type(value, __u64);
 } CT_COUNTERS SEC(".maps");
 
+/* Per hook that every syscall passes (raw sys_enter/sys_exit, __secure_computing): the ops
+ * it records (ctrail_wire::hook_set), zero until the loader has chosen the rungs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CT_HOOKS_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} CT_HOOK_OPS SEC(".maps");
+
+static __always_inline bool hook_records(__u32 set, __u32 op)
+{
+	__u32 *ops = bpf_map_lookup_elem(&CT_HOOK_OPS, &set);
+	return ops && (*ops & (1u << op));
+}
+
 /* comm of a thread just before its exec, keyed by tid; consumed at sched_process_exec. */
 struct comm_val {
 	char comm[CT_COMM_LEN];

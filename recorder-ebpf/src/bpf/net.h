@@ -67,21 +67,26 @@ static __always_inline void remote_end(struct sock *sk, struct ct_sockaddrs *n)
  * (AF_UNSPEC dissolves an association, for one). */
 static __always_inline bool user_sockaddr(struct ct_sockaddrs *n, __u64 uaddr, __u64 len)
 {
-	__u8 raw[32] = {};
-	if (!uaddr || len < 4)
+	/* Constant sizes only, chosen by the family: a length clamped from the caller's `len`
+	 * loses its bounds on older verifiers (6.1 refuses the read when the compiler reloads
+	 * the unclamped value), and no more than the caller passed is read. */
+	__u8 raw[24] = {};
+	__u16 fam = 0;
+	if (!uaddr || len < 4 || bpf_probe_read_user(&fam, 2, (const void *)uaddr))
 		return false;
-	__u32 want = len > 28 ? 28 : (__u32)len;
-	if (bpf_probe_read_user(raw, want & 31, (const void *)uaddr))
+	if (fam == CT_AF_INET && len >= 8) {
+		if (bpf_probe_read_user(raw, 8, (const void *)uaddr))
+			return false;
+		__builtin_memcpy(n->raddr, raw + 4, 4);
+	} else if (fam == CT_AF_INET6 && len >= 24) {
+		if (bpf_probe_read_user(raw, 24, (const void *)uaddr))
+			return false;
+		__builtin_memcpy(n->raddr, raw + 8, 16);
+	} else {
 		return false;
-	__u16 fam = *(__u16 *)raw;
-	if (fam != CT_AF_INET && fam != CT_AF_INET6)
-		return false;
+	}
 	n->family = fam;
 	n->rport = be16(*(__u16 *)(raw + 2));
-	if (fam == CT_AF_INET)
-		__builtin_memcpy(n->raddr, raw + 4, 4);
-	else
-		__builtin_memcpy(n->raddr, raw + 8, 16);
 	return true;
 }
 

@@ -68,4 +68,22 @@ static __always_inline long syscall_nr(struct pt_regs *regs)
 #endif
 }
 
+/* The user registers a task entered the kernel with, where every syscall hook finds the
+ * call's number and arguments (and, once seccomp refused it, its result). bpf_task_pt_regs
+ * (5.15) needs the BTF task pointer of bpf_get_current_task_btf (5.11); older kernels
+ * (5.10: Debian 11, Amazon Linux 2) get the address the kernel's own task_pt_regs()
+ * computes on x86-64 and arm64: the top of the task's 16 KiB stack (THREAD_SIZE without
+ * KASAN; neither pads the stack's top) less one pt_regs. A CO-RE relocation decides the
+ * branch at load, so a kernel without the helper never sees its call. */
+#define CT_THREAD_SIZE 16384
+
+static __always_inline struct pt_regs *current_regs(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u64 stack = (__u64)BPF_CORE_READ(t, stack);
+	return (struct pt_regs *)(stack + CT_THREAD_SIZE - bpf_core_type_size(struct pt_regs));
+}
+
 #endif

@@ -195,9 +195,9 @@ const ATTACH_MODES: [&[&str]; 2] = [&[], &["--attach", "raw-tp"]];
 fn assert_hooks(rec: &Recorder, attach: &[&str]) {
     let hooks = rec.hooks();
     let (exec, activity) = if attach.is_empty() {
-        ("tp_btf/sched_process_exec", "tracepoint/syscalls:")
+        ("tp_btf/sched_process_exec", "tracepoint/syscalls(")
     } else {
-        ("raw_tp/sched_process_exec", "raw_tp/sys_enter+sys_exit")
+        ("raw_tp/sched_process_exec", "raw_tp/sys_enter+sys_exit(")
     };
     assert_eq!(hooks.get("exec").map(String::as_str), Some(exec), "{hooks:?}");
     assert!(hooks.get("activity").is_some_and(|a| a.starts_with(activity)), "{attach:?}: {hooks:?}");

@@ -314,6 +314,39 @@ fn check_names_hooks_and_refuses_without_privileges() {
     assert!(!Path::new("/tmp/ctrail-unprivileged-never-created").exists(), "nothing created without privileges");
 }
 
+/// This machine refuses fentry and has no kprobes: `check` says so rung by rung, the
+/// tracepoints are what auto picks, and forcing a refused rung is an error at start, never a
+/// recorder that silently records no activity.
+#[test]
+fn check_explains_the_refused_rungs_and_a_forced_one_is_refused_at_start() {
+    if !need_root() {
+        return;
+    }
+    let _g = serial();
+    let out = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder")).arg("check").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rung = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("activity rung {name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{text}"))
+            .to_string()
+    };
+    assert!(rung("fentry/fexit").contains("out: this kernel refuses fentry/fexit programs"), "{text}");
+    assert!(rung("kprobe/kretprobe").contains("out: this kernel has no kprobes"), "{text}");
+    assert!(rung("tracepoint/syscalls").contains("used for mount,"), "{text}");
+    assert!(rung("tracepoint/syscalls").contains("slow path"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ctrail-recorder"))
+        .args(["run", "--activity-hooks", "fentry", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--activity-hooks fentry/fexit: cannot record mount"), "{err}");
+}
+
 #[test]
 fn store_files_are_private() {
     if !need_root() {

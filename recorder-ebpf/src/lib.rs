@@ -44,11 +44,13 @@ pub mod programs {
     /// and `--resolve-exe off`.
     pub const EXEC_NO_WALK: &str = "ct_exec_nowalk_raw";
 
-    /// The comm before exec on kernels without sched_prepare_exec: on the exec syscalls'
-    /// functions (`ct_{fentry,kprobe}_comm_<syscall>`), else their tracepoints.
+    /// The comm before exec on kernels without sched_prepare_exec, on the exec syscalls'
+    /// functions (`CT_COMM_ON`: `ct_{fentry,kprobe}_comm_<syscall>`).
     pub fn comm_on_function(hook: &str, syscall: &str) -> String {
         format!("ct_{hook}_comm_{syscall}")
     }
+
+    /// The same on their tracepoints, where the functions cannot be hooked.
     pub const ENTER_EXECVE: &str = "ct_enter_execve";
     pub const ENTER_EXECVEAT: &str = "ct_enter_execveat";
 

@@ -60,26 +60,13 @@ CT_TRACEPOINT(sched_prepare_exec, prepare_exec, remember_comm(), struct task_str
 
 /* The comm before exec on kernels before 6.10, from the exec syscalls' functions (cheap)
  * or, last, their tracepoints (which tax every syscall). */
-SEC("fentry/execve")
-int ct_fentry_comm_execve(void *ctx)
-{
-	return remember_comm();
-}
-SEC("fentry/execveat")
-int ct_fentry_comm_execveat(void *ctx)
-{
-	return remember_comm();
-}
-SEC("kprobe/execve")
-int ct_kprobe_comm_execve(void *ctx)
-{
-	return remember_comm();
-}
-SEC("kprobe/execveat")
-int ct_kprobe_comm_execveat(void *ctx)
-{
-	return remember_comm();
-}
+#define CT_COMM_ON(hook, syscall)                                             \
+	SEC(#hook "/" #syscall)                                                 \
+	int ct_##hook##_comm_##syscall(void *ctx) { return remember_comm(); }
+CT_COMM_ON(fentry, execve)
+CT_COMM_ON(fentry, execveat)
+CT_COMM_ON(kprobe, execve)
+CT_COMM_ON(kprobe, execveat)
 
 SEC("tracepoint/syscalls/sys_enter_execve")
 int ct_enter_execve(void *ctx)
@@ -159,11 +146,5 @@ int BPF_PROG(ct_sys_exit_raw, struct pt_regs *regs, long ret)
 	 * the common successful syscall pays nothing more than the lookup above. */
 	if (ret >= 0)
 		return 0;
-	__u32 op = op_of(syscall_nr(regs));
-	if (!op || !hook_records(CT_HOOKS_RAW, op))
-		return 0;
-	__u64 args[6];
-	regs_args(regs, args);
-	stash(op, args);
-	return emit_activity(ret, op);
+	return emit_unentered(regs, ret, CT_HOOKS_RAW);
 }

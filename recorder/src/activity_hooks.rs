@@ -16,11 +16,7 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
-use aya::{
-    Btf, Ebpf,
-    maps::Array,
-    programs::{FEntry, FExit, KProbe, Program},
-};
+use aya::{Btf, Ebpf, maps::Array, programs::Program};
 use ctrail_model::{EventKind, kind::Class};
 use ctrail_recorder_ebpf::{maps, programs as p};
 use ctrail_wire::{self as wire, SyscallDef, hook_set};
@@ -118,7 +114,7 @@ fn known_out(rung: Rung, btf: &Btf) -> Option<String> {
         Rung::Fentry | Rung::Kprobe if btf_function(btf, &p::syscall_function("mount")).is_none() => {
             Some("this kernel's BTF names no syscall functions".into())
         }
-        Rung::Kprobe if !Path::new("/sys/bus/event_source/devices/kprobe").exists() => {
+        Rung::Kprobe if !has_kprobes() => {
             Some("this kernel has no kprobes (CONFIG_KPROBES off: no /sys/bus/event_source/devices/kprobe)".into())
         }
         // Where it matters: the rungs above are out. In a container, tracefs is a mount.
@@ -129,6 +125,11 @@ fn known_out(rung: Rung, btf: &Btf) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// The kprobe event source that aya attaches kprobes through (absent without CONFIG_KPROBES).
+fn has_kprobes() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
 }
 
 fn btf_function(btf: &Btf, name: &str) -> Option<u32> {
@@ -147,30 +148,29 @@ fn kernel_has(rung: Rung, btf: &Btf, syscall: &str) -> bool {
     }
 }
 
+/// Loads program `name` and attaches it to kernel function `function`, as the fentry, fexit
+/// or kprobe (kretprobe: the section says) program it is.
+fn attach_on_function(bpf: &mut Ebpf, btf: &Btf, name: &str, function: &str) -> Result<()> {
+    let attached = match program(bpf, name)? {
+        Program::FEntry(prog) => prog.load(function, btf).and_then(|()| prog.attach().map(drop)),
+        Program::FExit(prog) => prog.load(function, btf).and_then(|()| prog.attach().map(drop)),
+        Program::KProbe(prog) => prog.load().and_then(|()| prog.attach(function, 0).map(drop)),
+        _ => bail!("{name} is not a function hook"),
+    };
+    attached.map_err(|e| anyhow!("{name} on {function}: {e}"))
+}
+
 /// The programs this rung puts on one syscall, and the hook each goes on.
 fn attach_one(bpf: &mut Ebpf, btf: &Btf, rung: Rung, syscall: &str) -> Result<Vec<String>> {
     let function = p::syscall_function(syscall);
     let mut done = Vec::new();
     let result = (|| -> Result<()> {
         match rung {
-            Rung::Fentry => {
-                let entry = p::on_function("fentry", syscall);
-                let prog: &mut FEntry = program(bpf, &entry)?.try_into()?;
-                prog.load(&function, btf).map_err(|e| anyhow!("loading {entry}: {e}"))?;
-                prog.attach().map_err(|e| anyhow!("attaching {entry} to {function}: {e}"))?;
-                done.push(entry);
-                let exit = p::on_function("fexit", syscall);
-                let prog: &mut FExit = program(bpf, &exit)?.try_into()?;
-                prog.load(&function, btf).map_err(|e| anyhow!("loading {exit}: {e}"))?;
-                prog.attach().map_err(|e| anyhow!("attaching {exit} to {function}: {e}"))?;
-                done.push(exit);
-            }
-            Rung::Kprobe => {
-                for hook in ["kprobe", "kretprobe"] {
+            Rung::Fentry | Rung::Kprobe => {
+                let hooks = if rung == Rung::Fentry { ["fentry", "fexit"] } else { ["kprobe", "kretprobe"] };
+                for hook in hooks {
                     let name = p::on_function(hook, syscall);
-                    let prog: &mut KProbe = program(bpf, &name)?.try_into()?;
-                    prog.load().map_err(|e| anyhow!("loading {name}: {e}"))?;
-                    prog.attach(&function, 0).map_err(|e| anyhow!("attaching {name} to {function}: {e}"))?;
+                    attach_on_function(bpf, btf, &name, &function)?;
                     done.push(name);
                 }
             }
@@ -226,13 +226,10 @@ pub fn attach(bpf: &mut Ebpf, btf: &Btf, wanted: u32, forced: Option<Rung>) -> R
         chosen.out.push((*r, "not asked for (--activity-hooks)".into()));
     }
     // A rung is out for every kind once it failed before anything attached on it: the
-    // kernel refuses it (EPERM for fentry here), it is not a kind's own problem.
+    // kernel refuses it (EPERM for fentry here), it is not a kind's own problem. Each is
+    // probed when first reached, so tracefs is mounted only where tracepoints are needed.
     let mut working: Vec<Rung> = Vec::new();
-    for &r in &ladder {
-        if let Some(why) = known_out(r, btf) {
-            chosen.out.push((r, why));
-        }
-    }
+    let mut probed: Vec<Rung> = Vec::new();
     let mut raw_ops = 0u32;
     let mut raw_attached: Option<Result<(), String>> = None;
     for kind in EventKind::of(Class::Activity) {
@@ -242,6 +239,12 @@ pub fn attach(bpf: &mut Ebpf, btf: &Btf, wanted: u32, forced: Option<Rung>) -> R
         let mut result = None;
         let mut reasons = Vec::new();
         for &rung in &ladder {
+            if !probed.contains(&rung) {
+                probed.push(rung);
+                if let Some(why) = known_out(rung, btf) {
+                    chosen.out.push((rung, why));
+                }
+            }
             if let Some((_, why)) = chosen.out.iter().find(|(r, _)| *r == rung) {
                 reasons.push(format!("{}: {why}", rung.name()));
                 continue;
@@ -285,7 +288,9 @@ pub fn attach(bpf: &mut Ebpf, btf: &Btf, wanted: u32, forced: Option<Rung>) -> R
             }
             match failure {
                 None => {
-                    working.push(rung);
+                    if !working.contains(&rung) {
+                        working.push(rung);
+                    }
                     result = Some(KindHook::On(rung));
                     break;
                 }
@@ -351,32 +356,17 @@ pub fn attach(bpf: &mut Ebpf, btf: &Btf, wanted: u32, forced: Option<Rung>) -> R
 /// The comm before exec from the exec syscalls' functions (`hook`: fentry or kprobe), on
 /// kernels without sched_prepare_exec; both or neither.
 pub fn attach_comm(bpf: &mut Ebpf, btf: &Btf, hook: &str) -> Result<String> {
-    if hook == "kprobe" && !Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+    if hook == "kprobe" && !has_kprobes() {
         bail!("no kprobes in this kernel");
     }
     let mut done = Vec::new();
     for syscall in ["execve", "execveat"] {
-        let function = p::syscall_function(syscall);
         let name = p::comm_on_function(hook, syscall);
-        let r = (|| -> Result<()> {
-            if hook == "fentry" {
-                let prog: &mut FEntry = program(bpf, &name)?.try_into()?;
-                prog.load(&function, btf)?;
-                prog.attach()?;
-            } else {
-                let prog: &mut KProbe = program(bpf, &name)?.try_into()?;
-                prog.load()?;
-                prog.attach(&function, 0)?;
-            }
-            Ok(())
-        })();
-        match r {
-            Ok(()) => done.push(name),
-            Err(e) => {
-                unload(bpf, &done);
-                return Err(e.context(format!("{name} on {function}")));
-            }
+        if let Err(e) = attach_on_function(bpf, btf, &name, &p::syscall_function(syscall)) {
+            unload(bpf, &done);
+            return Err(e);
         }
+        done.push(name);
     }
     Ok(format!("{hook}/{}{{execve,execveat}}", p::syscall_function("")))
 }
@@ -397,19 +387,10 @@ fn names(kind: EventKind) -> String {
 }
 
 fn attach_seccomp(bpf: &mut Ebpf, btf: &Btf, via: Rung) -> Result<&'static str, String> {
-    let f = p::SECCOMP_FUNCTION;
-    let r = (|| -> Result<&'static str> {
-        if via == Rung::Fentry {
-            let prog: &mut FExit = program(bpf, p::FEXIT_SECCOMP)?.try_into()?;
-            prog.load(f, btf)?;
-            prog.attach()?;
-            Ok("fexit/__secure_computing")
-        } else {
-            let prog: &mut KProbe = program(bpf, p::KRETPROBE_SECCOMP)?.try_into()?;
-            prog.load()?;
-            prog.attach(f, 0)?;
-            Ok("kretprobe/__secure_computing")
-        }
-    })();
-    r.map_err(|e| format!("{e:#}"))
+    let (name, how) = if via == Rung::Fentry {
+        (p::FEXIT_SECCOMP, "fexit/__secure_computing")
+    } else {
+        (p::KRETPROBE_SECCOMP, "kretprobe/__secure_computing")
+    };
+    attach_on_function(bpf, btf, name, p::SECCOMP_FUNCTION).map(|()| how).map_err(|e| format!("{e:#}"))
 }

@@ -16,7 +16,8 @@ use crate::{apt, build_deps, root, run, shell};
 /// Debian 11's 5.10 is what Amazon Linux 2 and many long-lived fleets run.
 const KERNELS: [(&str, Option<&str>); 3] = [("5.10", Some("bullseye")), ("6.1", None), ("6.12", None)];
 
-/// The activity rungs the guest records with, in its order (`auto` first).
+/// The activity rungs the guest records with, in its order (`auto` first), passed to it on
+/// the kernel command line.
 const RUNGS: [&str; 5] = ["auto", "fentry", "kprobe", "tracepoint", "raw"];
 
 /// Where kernels of another suite are looked up: a private apt configuration used only for
@@ -255,7 +256,11 @@ pub fn kernel_matrix() -> Result<(u64, u64)> {
             .arg("-initrd")
             .arg(work.join(format!("initramfs-{version}.cpio.gz")))
             .arg("-append")
-            .arg(if debug { "console=ttyS0 panic=-1 quiet ctrail.debug" } else { "console=ttyS0 panic=-1 quiet" })
+            .arg(format!(
+                "console=ttyS0 panic=-1 quiet ctrail.rungs={}{}",
+                RUNGS.join(","),
+                if debug { " ctrail.debug" } else { "" }
+            ))
             .args(["-nographic", "-no-reboot"])
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -220,6 +220,17 @@ static __always_inline int func_enter(struct pt_regs *regs, __u32 op)
 	return stash(op, args);
 }
 
+/* A syscall seen only at its end (seccomp refused it before any entry hook ran): its entry
+ * is rebuilt from the saved registers, if the hook set `set` records its op. */
+static __always_inline int emit_unentered(struct pt_regs *regs, __s64 ret, __u32 set)
+{
+	__u32 op = op_of(syscall_nr(regs));
+	if (!op || !hook_records(set, op))
+		return 0;
+	func_enter(regs, op);
+	return emit_activity(ret, op);
+}
+
 /* The end of __secure_computing, for the function hooks: a call seccomp refused (-1: skip
  * it) never reaches its syscall function, so nothing else on those rungs sees it. The
  * filter already wrote the call's result (-errno) into the registers. This runs only for
@@ -229,13 +240,7 @@ static __always_inline int seccomp_refused(long skip)
 	if (skip != -1)
 		return 0;
 	struct pt_regs *regs = current_regs();
-	__u32 op = op_of(syscall_nr(regs));
-	if (!op || !hook_records(CT_HOOKS_SECCOMP, op))
-		return 0;
-	__u64 args[6];
-	regs_args(regs, args);
-	stash(op, args);
-	return emit_activity(PT_REGS_RC_CORE(regs), op);
+	return emit_unentered(regs, PT_REGS_RC_CORE(regs), CT_HOOKS_SECCOMP);
 }
 
 #endif

@@ -142,8 +142,8 @@ impl Query {
 
     /// `--container` and the container filters on an event already read (what
     /// [`Self::events`] answers through the container index).
-    pub fn container_matches(&self, f: &Found) -> bool {
-        let id = f.container.as_ref().map(|c| c.id.as_str());
+    pub fn container_matches(&self, c: Option<&ctrail_model::Container>) -> bool {
+        let id = c.map(|c| c.id.as_str());
         self.container.as_deref().is_none_or(|want| id == Some(want))
             && self.of.as_ref().is_none_or(|of| id.is_some_and(|id| of.contains(id)))
     }

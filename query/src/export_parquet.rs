@@ -4,7 +4,7 @@
 use std::{collections::HashMap, path::Path, process::ExitCode, sync::Mutex};
 
 use anyhow::{Context, Result};
-use ctrail_columnar::{Exported, SegmentEvent, write_segment};
+use ctrail_columnar::{Exported, SegmentExport};
 use ctrail_model::Gap;
 
 use crate::{events_cmd::Query, source::Source};
@@ -13,15 +13,14 @@ pub fn run(out: &Path, src: &Source, q: &Query) -> Result<ExitCode> {
     let boots: HashMap<_, _> = src.reader.boots().into_iter().collect();
     let total = Mutex::new(Exported::default());
     let keep = |e: &ctrail_model::Event| q.matches(e);
-    src.reader.for_each_segment(q.since, q.until, keep, |file, found| -> Result<()> {
-        let events: Vec<SegmentEvent> = found
-            .iter()
-            .filter(|f| q.container_matches(f))
-            .map(|f| SegmentEvent { event: &f.event, container: f.container.as_deref() })
-            .collect();
+    src.reader.for_each_segment(q.since, q.until, keep, |file, groups| -> Result<()> {
+        let mut seg = SegmentExport::new(out, file.seq, &boots);
+        for g in groups.filter(|g| q.container_matches(g.container.as_deref())) {
+            seg.add(g.container.as_deref(), &g.events)
+                .with_context(|| format!("exporting segment {} to {}", file.seq, out.display()))?;
+        }
         let gaps: Vec<Gap> = src.reader.boots_and_gaps_of(file).1.into_iter().filter(|g| q.gap_matches(g)).collect();
-        let done = write_segment(out, file.seq, &events, &gaps, &boots)
-            .with_context(|| format!("exporting segment {} to {}", file.seq, out.display()))?;
+        let done = seg.finish(&gaps).with_context(|| format!("exporting segment {} to {}", file.seq, out.display()))?;
         *total.lock().unwrap_or_else(|p| p.into_inner()) += done;
         Ok(())
     })?;

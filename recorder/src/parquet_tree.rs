@@ -12,7 +12,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ctrail_columnar::{SegmentEvent, write_segment};
+use ctrail_columnar::SegmentExport;
 use ctrail_store::{Finalized, StoreReader, segment::SegmentFile, trust};
 
 const STATE: &str = "parquet.state";
@@ -53,14 +53,13 @@ impl ParquetTree {
                 0,
                 u64::MAX,
                 |_| true,
-                |file, found| -> Result<(), String> {
-                    let events: Vec<SegmentEvent> = found
-                        .iter()
-                        .map(|x| SegmentEvent { event: &x.event, container: x.container.as_deref() })
-                        .collect();
+                |file, groups| -> Result<(), String> {
+                    let mut seg = SegmentExport::new(&self.root, file.seq, &boots);
+                    for g in groups {
+                        seg.add(g.container.as_deref(), &g.events).map_err(|e| e.to_string())?;
+                    }
                     let gaps = reader.boots_and_gaps_of(file).1;
-                    let done =
-                        write_segment(&self.root, file.seq, &events, &gaps, &boots).map_err(|e| e.to_string())?;
+                    let done = seg.finish(&gaps).map_err(|e| e.to_string())?;
                     files.fetch_add(done.files, std::sync::atomic::Ordering::Relaxed);
                     Ok(())
                 },

@@ -13,15 +13,12 @@ use std::{
 
 use ctrail_model::{BootInfo, Container, Event, Gap};
 
-use crate::{ColumnarError, FileKey, Row, batch, containers_batch, gaps_batch, write_atomically};
+use crate::{
+    AtomicFile, ColumnarError, EventColumns, FileBoot, FileKey, containers_batch, events_schema, gaps_batch,
+    write_atomically,
+};
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
-
-/// One event of a segment with the container record that segment holds for it.
-pub struct SegmentEvent<'a> {
-    pub event: &'a Event,
-    pub container: Option<&'a Container>,
-}
 
 /// What was written.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -66,80 +63,119 @@ fn unknown_boot() -> BootInfo {
     }
 }
 
-/// Writes one segment (`seq`) under `root`: its events (in time order), the containers
-/// they ran in and its gaps, a file per table, UTC day and boot. `boots` names the boots
-/// by index, as the store does.
-pub fn write_segment(
-    root: &Path,
+fn file_key(day: u64, b: &BootInfo, seq: u64) -> FileKey {
+    FileKey { day: day_name(day), host: b.hostname.clone(), boot_id: b.boot_id.clone(), seq }
+}
+
+/// The events file of one UTC day and boot of a segment, being written, with the
+/// containers its events ran in (their file is written beside it at the end).
+struct EventsFile {
+    out: AtomicFile,
+    columns: EventColumns,
+    boot: BootInfo,
+    key: FileKey,
+    containers: BTreeMap<String, Container>,
+    events: usize,
+}
+
+/// One store segment (`seq`) being written under `root`: its events, the containers they
+/// ran in and its gaps, a file per table, UTC day and boot. Events come a container at a
+/// time ([`Self::add`]: the host's first, then by container ID, each in time order, as
+/// the store reads a segment), so a file's rows are sorted by container and time without
+/// a sort, and only a chunk of columns is held at once. `boots` names the boots by index,
+/// as the store does.
+pub struct SegmentExport<'a> {
+    root: &'a Path,
     seq: u64,
-    events: &[SegmentEvent],
-    gaps: &[Gap],
-    boots: &HashMap<u32, BootInfo>,
-) -> Result<Exported, ColumnarError> {
-    let mut done = Exported::default();
-    let unknown = unknown_boot();
-    let boot = |i: u32| boots.get(&i).unwrap_or(&unknown);
-    let key = |day: u64, b: &BootInfo| FileKey {
-        day: day_name(day),
-        host: b.hostname.clone(),
-        boot_id: b.boot_id.clone(),
-        seq,
-    };
-    // Grouped by UTC day number and boot index (a boot has one id and one host name): the
-    // day is formatted and the boot looked up once per file, not once per event.
-    let mut groups: BTreeMap<(u64, u32), Vec<&SegmentEvent>> = BTreeMap::new();
-    let mut per_boot: HashMap<u32, usize> = HashMap::new();
-    for f in events {
-        groups.entry((f.event.time / DAY_NS, f.event.proc.boot)).or_default().push(f);
-        *per_boot.entry(f.event.proc.boot).or_default() += 1;
+    boots: &'a HashMap<u32, BootInfo>,
+    /// By UTC day number and boot index (a boot has one id and one host name).
+    files: BTreeMap<(u64, u32), EventsFile>,
+}
+
+impl<'a> SegmentExport<'a> {
+    pub fn new(root: &'a Path, seq: u64, boots: &'a HashMap<u32, BootInfo>) -> Self {
+        SegmentExport { root, seq, boots, files: BTreeMap::new() }
     }
-    for ((day, b), list) in &groups {
-        let b = boot(*b);
-        let k = key(*day, b);
-        let mut rows: Vec<Row> = list
-            .iter()
-            .map(|f| Row {
-                event: f.event,
-                container: f.container,
-                host: &b.hostname,
-                boot_id: &b.boot_id,
-                machine_id: b.machine_id.as_deref(),
-            })
-            .collect();
-        write_atomically(&root.join(k.path("events")), &batch(&mut rows)?)?;
-        done.events += rows.len();
-        let mut seen: BTreeMap<&str, &Container> = BTreeMap::new();
-        for f in list {
-            if let Some(c) = f.container {
-                seen.entry(c.id.as_str()).or_insert(c);
+
+    /// One container's events (`None`: the host's), in time order.
+    pub fn add<'e>(
+        &mut self,
+        container: Option<&Container>,
+        events: impl IntoIterator<Item = &'e Event>,
+    ) -> Result<(), ColumnarError> {
+        for e in events {
+            let at = (e.time / DAY_NS, e.proc.boot);
+            let f = match self.files.entry(at) {
+                std::collections::btree_map::Entry::Occupied(f) => f.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let boot = self.boots.get(&at.1).cloned().unwrap_or_else(unknown_boot);
+                    let key = file_key(at.0, &boot, self.seq);
+                    let out = AtomicFile::create(&self.root.join(key.path("events")), events_schema())?;
+                    v.insert(EventsFile {
+                        out,
+                        columns: EventColumns::new(),
+                        boot,
+                        key,
+                        containers: BTreeMap::new(),
+                        events: 0,
+                    })
+                }
+            };
+            let b = &f.boot;
+            let file = FileBoot { host: &b.hostname, boot_id: &b.boot_id, machine_id: b.machine_id.as_deref() };
+            f.columns.push(e, container, file);
+            f.events += 1;
+            if let Some(c) = container
+                && !f.containers.contains_key(&c.id)
+            {
+                f.containers.insert(c.id.clone(), c.clone());
+            }
+            if f.columns.len() == EventColumns::CHUNK {
+                f.out.write(&f.columns.take_batch()?)?;
             }
         }
-        let mut files = 1;
-        if !seen.is_empty() {
-            let list: Vec<&Container> = seen.into_values().collect();
-            write_atomically(&root.join(k.path("containers")), &containers_batch(&list, b)?)?;
-            done.containers += list.len();
-            files += 1;
-        }
-        done.files += files;
+        Ok(())
     }
-    if !gaps.is_empty() {
-        // A gap has no boot of its own: it is the segment's (the one most of its events
-        // have; a segment of nothing but gaps is its recorder's only boot there).
-        let main = per_boot.iter().max_by_key(|(i, n)| (**n, **i)).map(|(i, _)| *i);
-        let b = main.map_or(&unknown, boot);
-        let b = if main.is_none() && boots.len() == 1 { boots.values().next().unwrap_or(b) } else { b };
-        let mut by_day: BTreeMap<u64, Vec<&Gap>> = BTreeMap::new();
-        for g in gaps {
-            by_day.entry(g.start / DAY_NS).or_default().push(g);
-        }
-        for (day, list) in by_day {
-            write_atomically(&root.join(key(day, b).path("gaps")), &gaps_batch(&list, b)?)?;
-            done.gaps += list.len();
+
+    /// Finishes the events files, writes the containers and `gaps` beside them.
+    pub fn finish(mut self, gaps: &[Gap]) -> Result<Exported, ColumnarError> {
+        let mut done = Exported::default();
+        let mut per_boot: HashMap<u32, usize> = HashMap::new();
+        for ((_, boot), mut f) in std::mem::take(&mut self.files) {
+            if !f.columns.is_empty() {
+                f.out.write(&f.columns.take_batch()?)?;
+            }
+            f.out.finish()?;
+            done.events += f.events;
             done.files += 1;
+            *per_boot.entry(boot).or_default() += f.events;
+            if !f.containers.is_empty() {
+                let list: Vec<&Container> = f.containers.values().collect();
+                write_atomically(&self.root.join(f.key.path("containers")), &containers_batch(&list, &f.boot)?)?;
+                done.containers += list.len();
+                done.files += 1;
+            }
         }
+        if !gaps.is_empty() {
+            // A gap has no boot of its own: it is the segment's (the one most of its events
+            // have; a segment of nothing but gaps is its recorder's only boot there).
+            let unknown = unknown_boot();
+            let boot = |i: u32| self.boots.get(&i).unwrap_or(&unknown);
+            let main = per_boot.iter().max_by_key(|(i, n)| (**n, **i)).map(|(i, _)| *i);
+            let b = main.map_or(&unknown, boot);
+            let b = if main.is_none() && self.boots.len() == 1 { self.boots.values().next().unwrap_or(b) } else { b };
+            let mut by_day: BTreeMap<u64, Vec<&Gap>> = BTreeMap::new();
+            for g in gaps {
+                by_day.entry(g.start / DAY_NS).or_default().push(g);
+            }
+            for (day, list) in by_day {
+                write_atomically(&self.root.join(file_key(day, b, self.seq).path("gaps")), &gaps_batch(&list, b)?)?;
+                done.gaps += list.len();
+                done.files += 1;
+            }
+        }
+        Ok(done)
     }
-    Ok(done)
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@ mod schema;
 mod tables;
 mod write;
 
-pub use events::{Row, batch};
-pub use export::{Exported, SegmentEvent, write_segment};
+pub use events::{EventColumns, FileBoot};
+pub use export::{Exported, SegmentExport};
 pub use layout::{FileKey, partition_value};
 pub use schema::{SCHEMA_VERSION, containers_schema, events_schema, gaps_schema};
 pub use tables::{containers_batch, gaps_batch};
-pub use write::write_atomically;
+pub use write::{AtomicFile, write_atomically};
 
 use thiserror::Error;
 

@@ -135,6 +135,32 @@ impl AnySegment {
         }
     }
 
+    /// The groups a segment reads one at a time, one per container (the host's first,
+    /// then by container ID; see [`SegReader::groups`]); `None` where its events cannot be
+    /// read a container at a time (a redb segment: the caller groups them).
+    pub fn groups(&self) -> Option<Vec<Option<u32>>> {
+        match self {
+            AnySegment::Redb(_) => None,
+            AnySegment::Seg(r) => Some(r.groups()),
+        }
+    }
+
+    /// The events of one group of [`Self::groups`], as [`Self::events`] answers them.
+    pub fn group_events(
+        &self,
+        group: Option<u32>,
+        since: u64,
+        until: u64,
+        keep: &dyn Fn(&Event) -> bool,
+    ) -> Result<Vec<Event>, StoreError> {
+        match self {
+            AnySegment::Redb(_) => self.events(group, since, until, keep),
+            AnySegment::Seg(r) => {
+                Ok(r.group_events(group, since, until).into_iter().map(|(_, e)| e).filter(|e| keep(e)).collect())
+            }
+        }
+    }
+
     pub fn events_of(&self, p: ProcKey) -> Result<Vec<Event>, StoreError> {
         match self {
             AnySegment::Redb(r) => r.events_of(p),

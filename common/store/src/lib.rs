@@ -23,7 +23,7 @@ pub mod verify;
 mod writer;
 
 pub use maintenance::{Finalized, crash_point};
-pub use reader::{Found, StoreReader};
+pub use reader::{Found, Group, StoreReader};
 pub use segment_reader::SegmentReader;
 pub use writer::{Batch, Closed, OpenReport, Options, StoreWriter, Tamper};
 

@@ -159,6 +159,94 @@ pub struct Found {
     pub container: Option<Arc<Container>>,
 }
 
+/// One container's events of one segment (or the host's: `container` is `None`), in
+/// time order; see [`StoreReader::for_each_segment`].
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub container: Option<Arc<Container>>,
+    pub events: Vec<Event>,
+}
+
+/// A segment's [`Group`]s, each read when asked for.
+struct Groups<'a> {
+    reader: &'a StoreReader,
+    s: &'a Open,
+    since: u64,
+    until: u64,
+    keep: &'a (dyn Fn(&Event) -> bool + Sync),
+    /// Groups still to read from the segment.
+    planned: std::collections::VecDeque<Option<u32>>,
+    /// Groups already read (a segment that can only be read whole).
+    ready: std::collections::VecDeque<Group>,
+}
+
+impl<'a> Groups<'a> {
+    fn new(
+        reader: &'a StoreReader,
+        s: &'a Open,
+        since: u64,
+        until: u64,
+        keep: &'a (dyn Fn(&Event) -> bool + Sync),
+    ) -> Self {
+        let mut g = Groups { reader, s, since, until, keep, planned: Default::default(), ready: Default::default() };
+        match s.reader.groups() {
+            Some(plan) => g.planned = plan.into(),
+            None => g.ready = g.read_whole().into(),
+        }
+        g
+    }
+
+    /// Every event at once, grouped here: by container ID, the host's (and those whose
+    /// container record is missing) first, each group in time order.
+    fn read_whole(&self) -> Vec<Group> {
+        let (reader, s) = (self.reader, self.s);
+        let mut found = Vec::new();
+        let r = guarded(&s.file.path, || s.reader.events(None, self.since, self.until, self.keep));
+        reader.collect(s, r, &mut found);
+        // A redb segment is keyed by the time of its commit, not of each event.
+        found.sort_by_key(|f| f.event.time);
+        let mut by_id: std::collections::BTreeMap<Option<String>, Group> = Default::default();
+        for f in found {
+            let g = by_id
+                .entry(f.container.as_ref().map(|c| c.id.clone()))
+                .or_insert_with(|| Group { container: f.container.clone(), events: Vec::new() });
+            g.events.push(f.event);
+        }
+        by_id.into_values().collect()
+    }
+}
+
+impl Iterator for Groups<'_> {
+    type Item = Group;
+
+    fn next(&mut self) -> Option<Group> {
+        if let Some(g) = self.ready.pop_front() {
+            return Some(g);
+        }
+        let (reader, s) = (self.reader, self.s);
+        while let Some(i) = self.planned.pop_front() {
+            let read = guarded(&s.file.path, || {
+                let events = s.reader.group_events(i, self.since, self.until, self.keep)?;
+                let container = match i {
+                    Some(i) if !events.is_empty() => reader.containers_of(s)?.get(&i).cloned(),
+                    _ => None,
+                };
+                Ok(Group { container, events })
+            });
+            match read {
+                Ok(g) if g.events.is_empty() => continue,
+                Ok(g) => return Some(g),
+                Err(e) => {
+                    // As a whole-segment read: one that fails is skipped, and said.
+                    reader.problem(skipping(&s.file.path, &e));
+                    self.planned.clear();
+                }
+            }
+        }
+        None
+    }
+}
+
 struct Open {
     file: SegmentFile,
     reader: AnySegment,
@@ -419,16 +507,19 @@ impl StoreReader {
     }
 
     /// Each segment overlapping `[since, until)`, with its events in that window that
-    /// `keep` accepts, in time order: what an export of one file per segment writes. The
-    /// segments are shared out over all cores, each thread holding one segment's events
-    /// at a time; `f` runs on those threads. The first error is returned (the other
+    /// `keep` accepts, a container at a time ([`Group`]: the host's events first, then each
+    /// container's by ID, each in time order): what an export of one file per segment,
+    /// sorted by container and time, writes. Reading a segment a container at a time holds
+    /// one container's events, not the segment's (a wide export touched a gigabyte, and
+    /// on these machines fresh memory is the dearest part). The segments are shared out
+    /// over all cores; `f` runs on those threads. The first error is returned (the other
     /// threads finish the segment they are on and stop).
     pub fn for_each_segment<E: Send>(
         &self,
         since: u64,
         until: u64,
         keep: impl Fn(&Event) -> bool + Sync,
-        f: impl Fn(&SegmentFile, Vec<Found>) -> Result<(), E> + Sync,
+        f: impl Fn(&SegmentFile, &mut dyn Iterator<Item = Group>) -> Result<(), E> + Sync,
     ) -> Result<(), E> {
         let wanted: Vec<&Open> = self.segments.iter().filter(|s| s.file.overlaps(since, until)).collect();
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(wanted.len()).max(1);
@@ -441,11 +532,10 @@ impl StoreReader {
                         use std::sync::atomic::Ordering::Relaxed;
                         while !failed.load(Relaxed) {
                             let Some(s) = wanted.get(next.fetch_add(1, Relaxed)) else { break };
-                            let mut out = Vec::new();
-                            let r = guarded(&s.file.path, || s.reader.events(None, since, until, &keep));
-                            self.collect(s, r, &mut out);
-                            out.sort_by_key(|f| f.event.time);
-                            if let Err(e) = f(&s.file, out) {
+                            let mut groups = Groups::new(self, s, since, until, &keep);
+                            let r = f(&s.file, &mut groups);
+                            self.block_problems(s);
+                            if let Err(e) = r {
                                 failed.store(true, Relaxed);
                                 return Err(e);
                             }

@@ -225,6 +225,57 @@ fn container_metadata_is_stored_with_the_container() {
     }
 }
 
+/// What an export of one file per segment reads: every event of the window exactly once,
+/// a container at a time, the host's first and then by container ID, each in time order;
+/// the same from the active redb segment and from the `.seg` it is sealed into.
+#[test]
+fn segments_are_read_a_container_at_a_time_in_id_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut w = open(&dir, no_compaction(), T0);
+    // Made in an order that is not their IDs' order.
+    let ids = ["cc".repeat(32), "aa".repeat(32), "bb".repeat(32)];
+    let idx: Vec<u32> = ids.iter().map(|id| w.container(common::docker(id))).collect();
+    let mut events = Vec::new();
+    for n in 0..60u32 {
+        let t = T0 + 100 + u64::from(60 - n) * 1000 + u64::from(n % 7);
+        let c = match n % 4 {
+            3 => None,
+            k => Some(idx[k as usize]),
+        };
+        events.push(common::exec(100 + n, t, c));
+    }
+    w.commit(&Batch { events, gaps: vec![] }, T0 + 1_000_000).unwrap();
+    let read = |r: &StoreReader| {
+        let got = std::sync::Mutex::new(Vec::new());
+        r.for_each_segment(
+            0,
+            u64::MAX,
+            |_| true,
+            |_, groups| -> Result<(), ()> {
+                for g in groups {
+                    let times: Vec<u64> = g.events.iter().map(|e| e.time).collect();
+                    assert!(times.is_sorted(), "{times:?}");
+                    let id = g.container.as_ref().map(|c| c.id.clone());
+                    assert!(g.events.iter().all(|e| e.container.is_some() == id.is_some()));
+                    got.lock().unwrap().push((id, g.events.len()));
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        got.into_inner().unwrap()
+    };
+    let live = read(&StoreReader::open(&dir).unwrap());
+    w.close(T0 + 2_000_000).unwrap();
+    let r = StoreReader::open(&dir).unwrap();
+    assert!(r.segment_files().iter().all(|s| s.format == segment::FileFormat::Seg), "sealed into .seg");
+    let sealed = read(&r);
+    let want = vec![(None, 15), (Some(ids[1].clone()), 15), (Some(ids[2].clone()), 15), (Some(ids[0].clone()), 15)];
+    assert_eq!(live, want, "the active segment");
+    assert_eq!(sealed, want, "the sealed segment");
+}
+
 /// A hook that notes the (first, last) seqs of what it was handed.
 struct Took {
     next: u64,

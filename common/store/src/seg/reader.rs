@@ -285,6 +285,30 @@ impl SegReader {
         self.collect(since, until, |b| b.container == Some(container), |_| true)
     }
 
+    /// The events of one group of [`Self::groups`] (`None`: the host's), in time order.
+    pub fn group_events(&self, group: Option<u32>, since: u64, until: u64) -> Vec<(u64, Event)> {
+        self.collect(since, until, |b| b.container == group, |_| true)
+    }
+
+    /// Every group of blocks, one per container: the host's first, then the containers
+    /// by ID, then any index the directory does not name (damage, kept rather than lost).
+    pub fn groups(&self) -> Vec<Option<u32>> {
+        // An unreadable index is reported by the one group's read.
+        let Ok(blocks) = self.blocks() else { return vec![None] };
+        let mut present: std::collections::BTreeSet<Option<u32>> = blocks.iter().map(|b| b.container).collect();
+        let mut out = Vec::with_capacity(present.len());
+        if present.remove(&None) {
+            out.push(None);
+        }
+        for (_, i) in &self.dir.container_ids {
+            if present.remove(&Some(*i)) {
+                out.push(Some(*i));
+            }
+        }
+        out.extend(present);
+        out
+    }
+
     fn procs(&self) -> Result<&[ProcEntry], StoreError> {
         let v: &Vec<ProcEntry> = self.table(&self.procs, &self.dir.procs, "the process index")?;
         let blocks = self.blocks()?.len();

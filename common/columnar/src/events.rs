@@ -76,9 +76,9 @@ impl Default for EventColumns {
 }
 
 impl EventColumns {
-    /// Rows per batch handed to the Parquet writer: a multiple of its mini-batch (1,024),
-    /// so that pages are cut where one batch of the whole file would cut them, and small
-    /// enough that the columns being built stay in the caches.
+    /// Rows per batch handed to the Parquet writer: a multiple of its mini-batch (1,024
+    /// rows, after each of which it checks the page sizes), and small enough that the
+    /// columns being built stay in the caches.
     pub const CHUNK: usize = 8192;
 
     pub fn new() -> Self {

@@ -125,13 +125,13 @@ impl AnySegment {
                 }
                 Ok(out)
             }
-            AnySegment::Seg(r) => {
-                let v = match container {
-                    Some(c) => r.container_events(c, since, until),
+            AnySegment::Seg(r) => Ok(kept(
+                match container {
+                    Some(c) => r.group_events(Some(c), since, until),
                     None => r.events(since, until),
-                };
-                Ok(v.into_iter().map(|(_, e)| e).filter(|e| keep(e)).collect())
-            }
+                },
+                keep,
+            )),
         }
     }
 
@@ -154,10 +154,13 @@ impl AnySegment {
         keep: &dyn Fn(&Event) -> bool,
     ) -> Result<Vec<Event>, StoreError> {
         match self {
-            AnySegment::Redb(_) => self.events(group, since, until, keep),
-            AnySegment::Seg(r) => {
-                Ok(r.group_events(group, since, until).into_iter().map(|(_, e)| e).filter(|e| keep(e)).collect())
+            // Never read by group (`groups` says so), but answered as a group all the same:
+            // `None` is the host's events, not all of them.
+            AnySegment::Redb(_) => {
+                let host = |e: &Event| e.container.is_none() && keep(e);
+                self.events(group, since, until, if group.is_none() { &host } else { keep })
             }
+            AnySegment::Seg(r) => Ok(kept(r.group_events(group, since, until), keep)),
         }
     }
 
@@ -174,4 +177,9 @@ impl AnySegment {
             AnySegment::Seg(r) => r.procs_with_tgid(tgid),
         }
     }
+}
+
+/// A `.seg` answer (events with their sequence numbers) as events that `keep` accepts.
+fn kept(v: Vec<(u64, Event)>, keep: &dyn Fn(&Event) -> bool) -> Vec<Event> {
+    v.into_iter().map(|(_, e)| e).filter(|e| keep(e)).collect()
 }

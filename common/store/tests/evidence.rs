@@ -112,7 +112,7 @@ fn everything(r: &SegReader) -> Result<Everything, String> {
         gaps: r.gaps(),
         checkpoint: r.checkpoint().map_err(e)?,
         events: r.events(0, u64::MAX),
-        by_container: r.containers().map_err(e)?.iter().map(|(i, _)| r.container_events(*i, 0, u64::MAX)).collect(),
+        by_container: r.containers().map_err(e)?.iter().map(|(i, _)| r.group_events(Some(*i), 0, u64::MAX)).collect(),
         by_proc,
     };
     let problems = r.take_problems();

@@ -281,10 +281,6 @@ impl SegReader {
         self.collect(since, until, |_| true, |_| true)
     }
 
-    pub fn container_events(&self, container: u32, since: u64, until: u64) -> Vec<(u64, Event)> {
-        self.collect(since, until, |b| b.container == Some(container), |_| true)
-    }
-
     /// The events of one group of [`Self::groups`] (`None`: the host's), in time order.
     pub fn group_events(&self, group: Option<u32>, since: u64, until: u64) -> Vec<(u64, Event)> {
         self.collect(since, until, |b| b.container == group, |_| true)
